@@ -1,0 +1,1 @@
+//! The executor: runs the steps of a plan against a live database.

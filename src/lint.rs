@@ -1,0 +1,1 @@
+//! Linting migration files: parse, analyze, run the rules.

@@ -1,0 +1,2 @@
+//! Terminal output of long-running commands: the only module that uses
+//! indicatif.
