@@ -9,6 +9,7 @@
 //! [`exec`] runs the steps against a live server, journaling them in the
 //! `pgshift` schema managed by [`state`].
 
+pub mod analysis;
 pub mod db;
 pub mod exec;
 pub mod lint;
