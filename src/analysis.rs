@@ -96,9 +96,7 @@ impl AnalyzedFile {
     }
 
     /// Iterates over statements with their analysis and context.
-    pub fn statements(
-        &self,
-    ) -> impl Iterator<Item = (&Statement, &Analysis, &StatementContext)> {
+    pub fn statements(&self) -> impl Iterator<Item = (&Statement, &Analysis, &StatementContext)> {
         self.parsed
             .statements
             .iter()

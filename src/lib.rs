@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod db;
+pub mod diagnostics;
 pub mod exec;
 pub mod lint;
 pub mod locks;

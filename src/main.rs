@@ -1,1 +1,67 @@
-fn main() {}
+//! The `pgshift` binary: parse arguments, set up logging, run the command,
+//! map the result to an exit code (0 success, 1 findings or a refused plan,
+//! 2 an error of pgshift or its input).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Lint(args) => cli::lint::run(args),
+            Command::Apply(args) => cli::apply::run(args).await,
+            Command::Status(args) => cli::apply::status(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            report_error(&error);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints an error and its causes, one per line.
+fn report_error(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+
+    let default = match verbose {
+        0 => "warn",
+        1 => "pgshift=debug,warn",
+        2 => "pgshift=trace,info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -284,7 +284,11 @@ fn relation_name(range: &pg_query::protobuf::RangeVar) -> RelationName {
     }
 }
 
-fn step_statement(stmt: &Statement, analysis: &Analysis, rewritten: Option<String>) -> StepStatement {
+fn step_statement(
+    stmt: &Statement,
+    analysis: &Analysis,
+    rewritten: Option<String>,
+) -> StepStatement {
     StepStatement {
         rewritten: rewritten.is_some(),
         sql: rewritten.unwrap_or_else(|| stmt.text.clone()),

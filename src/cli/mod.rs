@@ -1,0 +1,112 @@
+//! Command-line arguments. Argument handling only: each command is a short
+//! list of calls into the library.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub mod apply;
+pub mod lint;
+
+/// Schema changes for live PostgreSQL databases without downtime.
+#[derive(Debug, Parser)]
+#[command(name = "pgshift", version, about)]
+pub struct Cli {
+    /// More output: -v logs pgshift's own debug events, -vv traces,
+    /// -vvv everything. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only errors and the final result.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report statements that take locks blocking reads or writes.
+    Lint(LintArgs),
+    /// Apply a plan to a database, or show what would run with --dry-run.
+    Apply(ApplyArgs),
+    /// Show which migrations of a plan are applied, pending or changed.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Migration files or folders (searched recursively for .sql files;
+    /// .down.sql files are skipped).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: LintFormat,
+
+    /// PostgreSQL version that verdicts assume, e.g. 11 or 14.3.
+    #[arg(long, value_name = "VERSION", default_value = "15")]
+    pub pg_version: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Database to connect to, as a postgres:// URL or a libpq key=value
+    /// string. Defaults to DATABASE_URL, then the libpq PG* variables.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file (YAML).
+    pub plan: PathBuf,
+
+    /// Print every step with its final SQL and locks instead of running it.
+    /// Needs no database; with one, applied migrations are skipped.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Stop after this version.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    /// Dry-run output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+
+    /// PostgreSQL version a dry-run without a database assumes.
+    #[arg(long, value_name = "VERSION", default_value = "15")]
+    pub pg_version: String,
+
+    /// Wait for another pgshift run on the same database to finish instead
+    /// of exiting at once.
+    #[arg(long)]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The plan file (YAML).
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
