@@ -478,6 +478,22 @@ fn backoff_max_below_backoff() {
 }
 
 #[test]
+fn timeout_above_postgres_limit() {
+    let settings = "    settings:\n      statement_timeout: 600h\n";
+    let dir = write_tree(&[
+        ("plan.yaml", &format!("{ONE_VERSION_PLAN}{settings}")),
+        ("v1/V1__a.sql", ""),
+    ]);
+    let err = load_err(&dir);
+
+    assert!(
+        err.contains("phases[0].settings.statement_timeout"),
+        "{err}"
+    );
+    assert!(err.contains("2147483647ms"), "{err}");
+}
+
+#[test]
 fn unquoted_version_number() {
     let plan = ONE_VERSION_PLAN.replace("version: \"1\"", "version: 1.10");
     let dir = write_tree(&[("plan.yaml", &plan), ("v1/V1__a.sql", "")]);

@@ -26,7 +26,7 @@ pub(super) const LAYOUTS: &str = "`V<version>__<name>.sql` (e.g. `V3__add_index.
      (e.g. `0001_init.up.sql`, `20240105120000_add_index.autocommit.up.sql`); \
      `.down.sql` files and files not ending in `.sql` are skipped";
 
-/// What a file name says about a migration.
+/// The id, name and markers parsed from a migration file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ParsedName {
     /// The version as written, e.g. `1.2` or `0001`.
@@ -35,7 +35,7 @@ pub(super) struct ParsedName {
     pub autocommit: bool,
 }
 
-/// How a directory entry is treated.
+/// The classification of a file in a version folder.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum FileKind {
     Migration(ParsedName),
