@@ -3,10 +3,17 @@
 //!
 //! A plan is a YAML file. Paths in it are relative to the plan file. Unknown
 //! keys, missing folders and duplicate versions are rejected with the key,
-//! file or version named.
+//! file or version named. `docs/plan-format.md` describes the format.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod discover;
+mod raw;
+
+use discover::NumericId;
+use raw::{RawPhase, RawPlan, RawSettings, RawVersion};
 
 /// A loaded and validated plan.
 #[derive(Debug, Clone)]
@@ -14,6 +21,10 @@ pub struct Plan {
     /// The plan file as given.
     pub path: PathBuf,
     pub name: String,
+    pub description: Option<String>,
+    /// The plan-wide `settings` over the built-in defaults; each phase's
+    /// own settings start from these.
+    pub settings: Settings,
     /// Versions in the order they are applied.
     pub versions: Vec<Version>,
     /// Phases in order; together they cover every version exactly once.
@@ -124,12 +135,253 @@ pub enum PlanError {
 impl Plan {
     /// Reads, validates and discovers the migrations of the plan at `path`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let _ = path;
-        todo!()
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::from_yaml(path, &text)
+    }
+
+    /// Validates the plan text `text` as if read from `path`, and discovers
+    /// its migrations in folders relative to `path`'s folder.
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Plan, PlanError> {
+        let invalid = |message: String| PlanError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawPlan = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if raw.name.trim().is_empty() {
+            return Err(invalid("`name` is empty; give the plan a name".to_string()));
+        }
+
+        let base = path.parent().unwrap_or(Path::new(""));
+        let settings =
+            resolve_settings(&raw.settings, &Settings::default(), "settings").map_err(invalid)?;
+        let versions = load_versions(base, &raw.versions).map_err(invalid)?;
+        let phases = build_phases(&raw.phases, &versions, &settings).map_err(invalid)?;
+
+        Ok(Plan {
+            path: path.to_path_buf(),
+            name: raw.name,
+            description: raw.description,
+            settings,
+            versions,
+            phases,
+        })
     }
 
     /// Returns the index of the version named `name`.
     pub fn version_index(&self, name: &str) -> Option<usize> {
         self.versions.iter().position(|v| v.name == name)
     }
+}
+
+/// PostgreSQL's upper bound for `lock_timeout` and `statement_timeout`, in
+/// milliseconds (an `int` GUC).
+const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
+
+/// Applies `raw` over `base` and checks the result; `key` names the
+/// settings block in messages.
+fn resolve_settings(raw: &RawSettings, base: &Settings, key: &str) -> Result<Settings, String> {
+    let settings = raw.apply_to(base);
+    let timeouts = [
+        ("lock_timeout", settings.lock_timeout),
+        ("statement_timeout", settings.statement_timeout),
+        ("concurrent_lock_timeout", settings.concurrent_lock_timeout),
+    ];
+    for (name, value) in timeouts {
+        if value.as_millis() > MAX_TIMEOUT_MS {
+            return Err(format!(
+                "{key}.{name} is {}ms, above PostgreSQL's limit of {MAX_TIMEOUT_MS}ms; \
+                 use a smaller value or 0 for none",
+                value.as_millis()
+            ));
+        }
+    }
+    if settings.retry_backoff_max < settings.retry_backoff {
+        return Err(format!(
+            "{key}: retry_backoff_max ({:?}) is below retry_backoff ({:?}); \
+             raise retry_backoff_max or lower retry_backoff",
+            settings.retry_backoff_max, settings.retry_backoff
+        ));
+    }
+    Ok(settings)
+}
+
+/// Resolves the version folders, discovers their migrations and checks that
+/// version names and migration ids are unique across the plan.
+fn load_versions(base: &Path, raw: &[RawVersion]) -> Result<Vec<Version>, String> {
+    if raw.is_empty() {
+        return Err("`versions` is empty; list at least one version with its \
+                    `version` and `path`"
+            .to_string());
+    }
+
+    let mut versions: Vec<Version> = Vec::with_capacity(raw.len());
+    // Numeric id -> (version name, file) of the first migration seen with it.
+    let mut ids: HashMap<NumericId, (String, PathBuf)> = HashMap::new();
+    for (index, entry) in raw.iter().enumerate() {
+        let name = &entry.version.0;
+        if let Some(earlier) = versions.iter().position(|v| &v.name == name) {
+            return Err(format!(
+                "versions[{index}]: version \"{name}\" is listed twice \
+                 (also versions[{earlier}]); give each version a unique name"
+            ));
+        }
+
+        let folder = base.join(&entry.path);
+        if !folder.is_dir() {
+            let what = if folder.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            return Err(format!(
+                "versions[{index}]: folder {} of version \"{name}\" {what} \
+                 (`path: {}` is relative to the plan file's folder)",
+                folder.display(),
+                entry.path
+            ));
+        }
+
+        let migrations = discover::discover(&folder)
+            .map_err(|e| format!("versions[{index}] (version \"{name}\"): {e}"))?;
+        if migrations.is_empty() {
+            return Err(format!(
+                "versions[{index}]: folder {} of version \"{name}\" contains no \
+                 migrations; add files named {}",
+                folder.display(),
+                discover::LAYOUTS
+            ));
+        }
+
+        for migration in &migrations {
+            let key = NumericId::parse(&migration.id);
+            if let Some((other_version, other_path)) = ids.get(&key) {
+                return Err(format!(
+                    "migration id {} of {} (version \"{name}\") is already used by {} \
+                     (version \"{other_version}\"); ids must be unique across the plan, \
+                     where 1, 1.0 and 0001 count as the same id",
+                    migration.id,
+                    migration.path.display(),
+                    other_path.display()
+                ));
+            }
+            ids.insert(key, (name.clone(), migration.path.clone()));
+        }
+
+        versions.push(Version {
+            name: name.clone(),
+            folder,
+            migrations,
+        });
+    }
+    Ok(versions)
+}
+
+/// Checks that the phases are consecutive and cover every version, and
+/// resolves each phase's settings over the plan's.
+fn build_phases(
+    raw: &[RawPhase],
+    versions: &[Version],
+    plan_settings: &Settings,
+) -> Result<Vec<Phase>, String> {
+    let version_names = || {
+        versions
+            .iter()
+            .map(|v| format!("\"{}\"", v.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    let mut phases: Vec<Phase> = Vec::with_capacity(raw.len());
+    for (index, entry) in raw.iter().enumerate() {
+        let name = &entry.name;
+        let at = format!("phases[{index}] (phase \"{name}\")");
+        if name.trim().is_empty() {
+            return Err(format!(
+                "phases[{index}]: `name` is empty; give the phase a name"
+            ));
+        }
+        if phases.iter().any(|p| &p.name == name) {
+            return Err(format!(
+                "{at}: the name is used by an earlier phase; rename one"
+            ));
+        }
+
+        let to = &entry.to.0;
+        let Some(end) = versions.iter().position(|v| &v.name == to) else {
+            return Err(format!(
+                "{at}: `to: \"{to}\"` names no version of the plan; \
+                 the versions are {}",
+                version_names()
+            ));
+        };
+
+        let previous = phases.last();
+        let start = previous.map_or(0, |p| p.versions.end);
+        if end < start {
+            let previous = previous.expect("start > 0 implies an earlier phase");
+            return Err(format!(
+                "{at}: `to: \"{to}\"` is not after \"{}\", where the previous phase \
+                 \"{}\" ends; list phases in version order, each reaching a later version",
+                previous.to, previous.name
+            ));
+        }
+
+        let from = previous.map(|p| p.to.clone());
+        match (&entry.from, &from) {
+            (None, _) => {}
+            (Some(given), Some(expected)) if &given.0 == expected => {}
+            (Some(given), Some(expected)) => {
+                return Err(format!(
+                    "{at}: `from: \"{}\"` must equal the previous phase's `to`, \
+                     \"{expected}\"; fix it or remove `from`",
+                    given.0
+                ))
+            }
+            (Some(given), None) => {
+                return Err(format!(
+                    "{at}: `from: \"{}\"` is set on the first phase, which starts \
+                     from an empty database; remove `from`",
+                    given.0
+                ))
+            }
+        }
+
+        let settings = resolve_settings(
+            &entry.settings,
+            plan_settings,
+            &format!("phases[{index}].settings"),
+        )?;
+        phases.push(Phase {
+            name: name.clone(),
+            from,
+            to: to.clone(),
+            strategy: entry.strategy.into(),
+            versions: start..end + 1,
+            settings,
+        });
+    }
+
+    let covered = phases.last().map_or(0, |p| p.versions.end);
+    if covered < versions.len() {
+        let missing: Vec<String> = versions[covered..]
+            .iter()
+            .map(|v| format!("\"{}\"", v.name))
+            .collect();
+        let noun = if missing.len() == 1 {
+            "version"
+        } else {
+            "versions"
+        };
+        return Err(format!(
+            "{noun} {} {} not covered by any phase; add a phase with `to: \"{}\"` \
+             or extend the last phase to it",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+            versions[versions.len() - 1].name
+        ));
+    }
+    Ok(phases)
 }
