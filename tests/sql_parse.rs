@@ -1,6 +1,6 @@
 //! Splitting and parsing of migration files, without a database.
 //!
-//! The real-world inputs come from `tests/cases/*/input.sql`; the small
+//! The real-world inputs come from `tests/cases/*/input.sql`. The small
 //! files under `tests/fixtures/sql/ok` must parse and those under
 //! `tests/fixtures/sql/err` must fail at the line their first comment names.
 

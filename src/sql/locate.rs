@@ -126,7 +126,7 @@ fn token_offset(sql: &str, piece: Range<usize>, token: &str, message: &str) -> O
                 (source.get(start..end) == Some(token)).then_some(start..end)
             })
             .collect(),
-        // The scanner rejects what the parser rejected; fall back to text.
+        // The scanner can reject the piece too, so search the text instead.
         Err(_) => source
             .match_indices(token)
             .map(|(start, found)| start..start + found.len())

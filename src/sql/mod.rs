@@ -1,11 +1,15 @@
 //! Splitting and parsing migration files with the PostgreSQL parser.
 //!
 //! A file is first scanned for the parts that are not SQL at all: psql
-//! meta-commands (a line starting with `\` outside any literal or comment)
-//! and the inline data of `COPY ... FROM stdin`. Those bytes are blanked out
+//! meta-commands (from a backslash outside any literal or comment to the end
+//! of its line) and the inline data of `COPY ... FROM stdin`. Those bytes are blanked out
 //! (newlines kept), so the text handed to `pg_query` keeps every byte offset
 //! of the original file and each statement's span, line and column point
 //! into the file as the user wrote it.
+//!
+//! NOTE: psql variable interpolation (`:name`, `:'name'`) is not expanded,
+//! so a file that relies on `\set` variables inside SQL fails to parse with
+//! a syntax error at the `:`.
 
 use std::ops::Range;
 

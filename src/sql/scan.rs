@@ -1,4 +1,4 @@
-//! The pre-scan: one pass over a file before `pg_query` sees it.
+//! The pre-scan: one pass over a file before `pg_query` parses it.
 //!
 //! The scan follows the lexical states of PostgreSQL's lexer just far
 //! enough to know, at each byte, whether it is plain code: single-quoted
@@ -17,7 +17,7 @@ use super::{CopyData, Directive, MetaCommand, ParseError};
 /// Meta-commands that send the query buffer to the server like a `;` does.
 const SENDING_META_COMMANDS: &[&str] = &["g", "gx", "gset", "gexec", "gdesc", "crosstabview"];
 
-/// What the pre-scan found in a file.
+/// Results of the pre-scan of one file.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     /// The file with meta-commands and COPY data replaced by spaces
@@ -86,8 +86,8 @@ struct StatementState {
 }
 
 impl StatementState {
-    /// Whether the statement is `CREATE [OR REPLACE] FUNCTION|PROCEDURE`,
-    /// which psql also uses to decide when to track `BEGIN ... END`.
+    /// Checks whether the statement is `CREATE [OR REPLACE]
+    /// FUNCTION|PROCEDURE`, the statements in which psql tracks `BEGIN ... END`.
     fn defines_routine(&self) -> bool {
         let head = &self.head;
         head[0] == HeadWord::Create
@@ -146,7 +146,8 @@ fn is_ident_continue(byte: u8) -> bool {
     is_ident_start(byte) || byte.is_ascii_digit() || byte == b'$'
 }
 
-/// A byte of a dollar-quote tag: an identifier byte other than `$`.
+/// Checks whether `byte` can continue a dollar-quote tag, which takes any
+/// identifier byte except `$`.
 fn is_tag_continue(byte: u8) -> bool {
     is_ident_start(byte) || byte.is_ascii_digit()
 }
@@ -167,6 +168,13 @@ impl Scanner<'_> {
                 b'$' => {
                     self.other_token();
                     self.dollar()?;
+                }
+                // psql turns `\;` into a `;` that does not send the buffer
+                // yet. Both statements still reach the server, so the scan
+                // splits there like at any `;`.
+                b'\\' if next == Some(b';') => {
+                    self.blank(self.pos..self.pos + 1);
+                    self.pos += 1;
                 }
                 b'\\' => self.meta_command()?,
                 b';' => self.semicolon()?,
@@ -296,7 +304,7 @@ impl Scanner<'_> {
             if backslash_escapes && byte == b'\\' {
                 pos += 2;
             } else if byte == delimiter {
-                // A doubled delimiter stands for one delimiter character.
+                // A doubled delimiter is one delimiter character.
                 if self.bytes.get(pos + 1) == Some(&delimiter) {
                     pos += 2;
                 } else {
@@ -404,9 +412,9 @@ impl Scanner<'_> {
         // A SQL-standard routine body, `BEGIN ATOMIC ... END`, holds `;`
         // that do not end the statement. `CASE` also closes with `END`.
         if statement.defines_routine() && self.paren_depth == 0 {
-            if word.eq_ignore_ascii_case("begin") {
-                statement.begin_depth += 1;
-            } else if word.eq_ignore_ascii_case("case") && statement.begin_depth > 0 {
+            let opens_block = word.eq_ignore_ascii_case("begin")
+                || (word.eq_ignore_ascii_case("case") && statement.begin_depth > 0);
+            if opens_block {
                 statement.begin_depth += 1;
             } else if word.eq_ignore_ascii_case("end") {
                 statement.begin_depth = statement.begin_depth.saturating_sub(1);
@@ -474,7 +482,7 @@ impl Scanner<'_> {
     /// `self.pos` to the end of its line, and blanks it.
     ///
     /// psql reads a backslash in plain code as a meta-command wherever it
-    /// stands on the line, and PostgreSQL's grammar has no use for one, so
+    /// is on the line, and PostgreSQL's grammar has no use for one, so
     /// this accepts a meta-command after SQL on the same line too, as in
     /// `SELECT ... \gexec`.
     fn meta_command(&mut self) -> Result<(), ParseError> {
@@ -517,7 +525,7 @@ impl Scanner<'_> {
     }
 }
 
-/// Whether the arguments of `\copy` read rows from the script itself.
+/// Checks whether the arguments of `\copy` read rows from the script itself.
 fn reads_inline_data(arguments: &str) -> bool {
     let words: Vec<&str> = arguments.split_whitespace().collect();
     words
@@ -533,3 +541,138 @@ const COPY_WITHOUT_TERMINATOR: &str = "COPY ... FROM stdin data has no terminati
      add a line containing only \\. after the last data row";
 const META_COPY_WITHOUT_TERMINATOR: &str = "\\copy ... from stdin data has no terminating \\. \
      line; add a line containing only \\. after the last data row";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_text(text: &str) -> Scan {
+        scan(text, &LineIndex::new(text)).expect("scan succeeds")
+    }
+
+    fn scan_error(text: &str) -> ParseError {
+        scan(text, &LineIndex::new(text)).expect_err("scan fails")
+    }
+
+    #[test]
+    fn separators_skip_quotes_and_comments() {
+        let text = "SELECT ';', \"a;b\" -- c;\n/* d; /* e; */ */ FROM t; SELECT $$;$$;";
+        let scanned = scan_text(text);
+        let last = text.len() - 1;
+        assert_eq!(
+            scanned.separators,
+            vec![text.find(" SELECT").unwrap() - 1, last]
+        );
+        assert!(scanned.blanked.is_none());
+    }
+
+    #[test]
+    fn parameter_is_not_a_dollar_quote() {
+        let text = "SELECT $1; SELECT $2;";
+        assert_eq!(scan_text(text).separators, vec![9, 20]);
+    }
+
+    #[test]
+    fn dollar_inside_identifier_is_not_a_quote() {
+        let text = "SELECT a$$b; SELECT 2;";
+        assert_eq!(scan_text(text).separators.len(), 2);
+    }
+
+    #[test]
+    fn lone_dollar_inside_dollar_body() {
+        let text = "SELECT $$ costs $5; $ x $$; SELECT 2;";
+        assert_eq!(scan_text(text).separators.len(), 2);
+    }
+
+    #[test]
+    fn nested_tag_does_not_close_outer_quote() {
+        let text = "DO $fn$ BEGIN PERFORM $q$;$q$; END $fn$; SELECT 1;";
+        let scanned = scan_text(text);
+        assert_eq!(
+            scanned.separators,
+            vec![text.find("; SELECT 1").unwrap(), text.len() - 1]
+        );
+    }
+
+    #[test]
+    fn escape_string_needs_lone_e() {
+        // In `ne'a\'` the backslash is data and the quote after it closes
+        // the string, so the `;` that follows ends the statement.
+        let text = "SELECT ne'a\\'; SELECT E'b\\';';";
+        let scanned = scan_text(text);
+        assert_eq!(scanned.separators, vec![13, text.len() - 1]);
+    }
+
+    #[test]
+    fn meta_command_after_blanks_is_blanked() {
+        let text = "SELECT 1;\n  \\echo hi; there\r\nSELECT 'a\\b';\n";
+        let scanned = scan_text(text);
+        let meta = &scanned.meta_commands[0];
+        assert_eq!(meta.command, "echo");
+        assert_eq!((meta.line, meta.column), (2, 3));
+        assert_eq!(meta.text, "\\echo hi; there");
+        assert_eq!(scanned.meta_commands.len(), 1);
+
+        let blanked = scanned.blanked.expect("text was blanked");
+        assert_eq!(blanked.len(), text.len());
+        assert_eq!(blanked, "SELECT 1;\n                 \r\nSELECT 'a\\b';\n");
+        assert_eq!(scanned.separators.len(), 2);
+    }
+
+    #[test]
+    fn backslash_semicolon_splits_without_meta_command() {
+        let text = "SELECT 1\\; SELECT 2;";
+        let scanned = scan_text(text);
+        assert!(scanned.meta_commands.is_empty());
+        assert_eq!(scanned.separators, vec![9, text.len() - 1]);
+        assert_eq!(scanned.blanked.as_deref(), Some("SELECT 1 ; SELECT 2;"));
+    }
+
+    #[test]
+    fn copy_data_is_blanked_and_counted() {
+        let text = "copy t from STDIN;\na;b\n\\.\nSELECT 1;";
+        let scanned = scan_text(text);
+        let (separator, data) = &scanned.copies[0];
+        assert_eq!(*separator, 17);
+        assert_eq!(data.rows, 1);
+        assert_eq!(data.data, "a;b\n");
+        assert_eq!(&text[data.span.clone()], "a;b\n\\.");
+        let blanked = scanned.blanked.expect("text was blanked");
+        assert_eq!(blanked, "copy t from STDIN;\n   \n  \nSELECT 1;");
+    }
+
+    #[test]
+    fn copy_to_stdout_has_no_data() {
+        let text = "COPY t TO STDOUT;\nSELECT 1;";
+        let scanned = scan_text(text);
+        assert!(scanned.copies.is_empty());
+        assert_eq!(scanned.separators.len(), 2);
+    }
+
+    #[test]
+    fn directive_text_is_trimmed() {
+        let text = "--pgshift:  no-transaction  \nSELECT 1; -- pgshift:ignore a b\n-- other";
+        let scanned = scan_text(text);
+        let directives: Vec<(&str, usize)> = scanned
+            .directives
+            .iter()
+            .map(|directive| (directive.text.as_str(), directive.line))
+            .collect();
+        assert_eq!(directives, vec![("no-transaction", 1), ("ignore a b", 2)]);
+        assert_eq!(scanned.comments.len(), 3);
+    }
+
+    #[test]
+    fn unterminated_literals_report_their_start() {
+        assert_eq!(scan_error("SELECT 1;\n\nSELECT E'a\\';").line, 3);
+        assert_eq!(scan_error("SELECT $x$ body $y$").column, 8);
+        assert_eq!(scan_error("a\n b /* c").column, 4);
+    }
+
+    #[test]
+    fn nul_byte_is_rejected() {
+        let error = scan_error("SELECT 1;\0");
+        assert_eq!(error.offset, 9);
+        assert!(error.message.contains("NUL"));
+    }
+}
