@@ -168,6 +168,42 @@ fn copy_from_stdin_case() {
     assert_spans_consistent(&text, &parsed);
 }
 
+/// Every line that `cases.json` gives a verdict for contains a statement or a
+/// meta-command that starts there and contains the expected text.
+#[test]
+fn case_expectations_find_statements() {
+    let path = manifest_path("tests/cases/cases.json");
+    let cases: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let cases = cases.as_array().expect("cases.json is an array");
+    assert!(!cases.is_empty());
+
+    for case in cases {
+        let id = case["id"].as_str().expect("case id");
+        let text = read_case(id);
+        let parsed = sql::parse(&text).unwrap_or_else(|error| panic!("{id}:{error}"));
+        assert_spans_consistent(&text, &parsed);
+
+        let expectations = case["expectations"].as_array().expect("expectations");
+        for expectation in expectations {
+            let line = expectation["line"].as_u64().expect("line") as usize;
+            let needle = expectation["match"].as_str().expect("match");
+            let statement_found = parsed
+                .statements
+                .iter()
+                .any(|statement| statement.line == line && statement.text.contains(needle));
+            let meta_found = parsed
+                .meta_commands
+                .iter()
+                .any(|meta| meta.line == line && meta.text.contains(needle));
+            assert!(
+                statement_found || meta_found,
+                "{id}: nothing at line {line} contains {needle:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn semicolons_in_comments_and_strings() {
     let text = "-- one; two\nSELECT 'a;b', '-- not a comment' /* c; d */;\n\
@@ -235,6 +271,29 @@ fn crlf_line_endings() {
     assert_eq!(
         parsed.statements[1].text,
         "CREATE TABLE t (\r\n  a int\r\n)"
+    );
+    assert_spans_consistent(text, &parsed);
+}
+
+#[test]
+fn crlf_copy_data() {
+    let text = "COPY t FROM stdin;\r\n1\r\n2\r\n\\.\r\nSELECT 1;\r\n";
+    let parsed = parse_ok(text);
+    assert_eq!(statement_lines(&parsed), vec![1, 5]);
+    let copy = parsed.statements[0].copy_data.as_ref().expect("COPY data");
+    assert_eq!(copy.rows, 2);
+    assert_eq!(copy.data, "1\r\n2\r\n");
+    assert!(text[copy.span.clone()].ends_with("2\r\n\\."));
+}
+
+#[test]
+fn byte_order_mark_is_skipped() {
+    let text = "\u{feff}SELECT 1;\nSELECT 2;";
+    let parsed = parse_ok(text);
+    assert_eq!(parsed.statements[0].text, "SELECT 1");
+    assert_eq!(
+        (parsed.statements[0].line, parsed.statements[0].column),
+        (1, 2)
     );
     assert_spans_consistent(text, &parsed);
 }
@@ -365,6 +424,16 @@ fn large_file_parses() {
     let last = parsed.statements.last().unwrap();
     assert_eq!(last.line, 160_000);
     assert_eq!(&text[last.span.clone()], last.text);
+}
+
+#[test]
+fn long_single_line_parses() {
+    // Many statements on one line must not make the column count quadratic.
+    let text = "SELECT 1; ".repeat(80_000);
+    let parsed = parse_ok(&text);
+    assert_eq!(parsed.statements.len(), 80_000);
+    let last = parsed.statements.last().unwrap();
+    assert_eq!((last.line, last.column), (1, 10 * 79_999 + 1));
 }
 
 #[test]

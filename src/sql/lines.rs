@@ -42,17 +42,62 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.line(offset);
         let start = self.line_start(line);
-        let chars = text.as_bytes()[start..offset]
-            .iter()
-            .filter(|&&byte| !is_utf8_continuation(byte))
-            .count();
-        (line, chars + 1)
+        (line, count_chars(&text.as_bytes()[start..offset]) + 1)
     }
 
     /// Number of lines, counting the line after a final newline.
     pub fn line_count(&self) -> usize {
         self.starts.len()
     }
+}
+
+/// Converts offsets in increasing order to lines and columns, counting
+/// characters only from the previous offset when it is on the same line.
+///
+/// A file written on one long line stays linear in its length this way,
+/// where [`LineIndex::line_col`] would count from the line start each time.
+#[derive(Debug)]
+pub(crate) struct ColumnCursor<'a> {
+    index: &'a LineIndex,
+    text: &'a str,
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> ColumnCursor<'a> {
+    pub(crate) fn new(index: &'a LineIndex, text: &'a str) -> Self {
+        ColumnCursor {
+            index,
+            text,
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    /// Returns the 1-based line and character column of byte `offset`. An
+    /// offset before the previous one is counted from its line start.
+    pub(crate) fn line_col(&mut self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.index.line(offset);
+        if line == self.line && offset >= self.offset {
+            self.column += count_chars(&self.text.as_bytes()[self.offset..offset]);
+        } else {
+            let (_, column) = self.index.line_col(self.text, offset);
+            self.column = column;
+        }
+        self.line = line;
+        self.offset = offset;
+        (self.line, self.column)
+    }
+}
+
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .filter(|&&byte| !is_utf8_continuation(byte))
+        .count()
 }
 
 fn is_utf8_continuation(byte: u8) -> bool {
@@ -101,6 +146,21 @@ mod tests {
         let text = "-- é ü\n/* 日本 */ SELECT";
         let select = text.find("SELECT").unwrap();
         assert_eq!(line_col(text, select), (2, 10));
+    }
+
+    #[test]
+    fn cursor_matches_index() {
+        let text = "é; ü;\nab; c";
+        let index = LineIndex::new(text);
+        let mut cursor = ColumnCursor::new(&index, text);
+        let offsets = [0, 3, 4, 7, 9, 11, 2, 12];
+        for offset in offsets {
+            assert_eq!(
+                cursor.line_col(offset),
+                index.line_col(text, offset),
+                "offset {offset}"
+            );
+        }
     }
 
     #[test]

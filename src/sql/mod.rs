@@ -17,6 +17,7 @@ mod lines;
 mod locate;
 mod scan;
 
+use lines::ColumnCursor;
 pub use lines::{line_col, LineIndex};
 
 /// One top-level SQL statement of a file.
@@ -111,6 +112,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
         Err(error) => return Err(locate::locate_error(text, sql, &lines, &scan, error)),
     };
 
+    let mut cursor = ColumnCursor::new(&lines, text);
     let mut copies = scan.copies.into_iter().peekable();
     let mut statements = Vec::with_capacity(result.protobuf.stmts.len());
     for (index, raw) in result.protobuf.stmts.into_iter().enumerate() {
@@ -121,7 +123,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
             len => start + to_offset(len),
         };
         let span = trim_span(sql, &scan.comments, start..end);
-        let (line, column) = lines.line_col(text, span.start);
+        let (line, column) = cursor.line_col(span.start);
         let end_line = lines.line(span.end.saturating_sub(1).max(span.start));
 
         let Some(node) = raw.stmt.and_then(|stmt| stmt.node) else {

@@ -154,6 +154,14 @@ fn is_tag_continue(byte: u8) -> bool {
 
 impl Scanner<'_> {
     fn run(&mut self) -> Result<(), ParseError> {
+        // Editors on Windows often save a byte order mark, which PostgreSQL
+        // rejects as a syntax error, so it is blanked like whitespace.
+        if self.text.starts_with('\u{feff}') {
+            let length = '\u{feff}'.len_utf8();
+            self.blank(0..length);
+            self.pos = length;
+        }
+
         while self.pos < self.bytes.len() {
             let byte = self.bytes[self.pos];
             let next = self.bytes.get(self.pos + 1).copied();
