@@ -1,13 +1,24 @@
 //! Splitting and parsing migration files with the PostgreSQL parser.
 //!
 //! A file is first scanned for the parts that are not SQL at all: psql
-//! meta-commands (a line starting with `\` outside any literal or comment)
-//! and the inline data of `COPY ... FROM stdin`. Those bytes are blanked out
+//! meta-commands (from a backslash outside any literal or comment to the end
+//! of its line) and the inline data of `COPY ... FROM stdin`. Those bytes are blanked out
 //! (newlines kept), so the text handed to `pg_query` keeps every byte offset
 //! of the original file and each statement's span, line and column point
 //! into the file as the user wrote it.
+//!
+//! NOTE: psql variable interpolation (`:name`, `:'name'`) is not expanded,
+//! so a file that relies on `\set` variables inside SQL fails to parse with
+//! a syntax error at the `:`.
 
 use std::ops::Range;
+
+mod lines;
+mod locate;
+mod scan;
+
+use lines::ColumnCursor;
+pub use lines::{line_col, LineIndex};
 
 /// One top-level SQL statement of a file.
 #[derive(Debug, Clone)]
@@ -50,8 +61,11 @@ pub struct MetaCommand {
     pub span: Range<usize>,
     /// Command name without the backslash, e.g. `connect`, `set`, `i`.
     pub command: String,
-    /// The whole line as written.
+    /// The command from its backslash to the end of its line, without the
+    /// line break.
     pub text: String,
+    /// Inline rows of a `\copy ... from stdin`, when the command is one.
+    pub copy_data: Option<CopyData>,
 }
 
 /// A `-- pgshift:...` directive comment.
@@ -85,7 +99,110 @@ pub struct ParseError {
 }
 
 /// Splits and parses the text of one migration file.
+///
+/// The text is scanned once, then parsed with a single `pg_query::parse`
+/// call. Only when that call fails is the text parsed again, statement by
+/// statement, to find where the error is.
 pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
-    let _ = text;
-    todo!()
+    let lines = LineIndex::new(text);
+    let scan = scan::scan(text, &lines)?;
+    let sql = scan.blanked.as_deref().unwrap_or(text);
+    let result = match pg_query::parse(sql) {
+        Ok(result) => result,
+        Err(error) => return Err(locate::locate_error(text, sql, &lines, &scan, error)),
+    };
+
+    let mut cursor = ColumnCursor::new(&lines, text);
+    let mut copies = scan.copies.into_iter().peekable();
+    let mut statements = Vec::with_capacity(result.protobuf.stmts.len());
+    for (index, raw) in result.protobuf.stmts.into_iter().enumerate() {
+        let start = to_offset(raw.stmt_location);
+        // A length of 0 means the statement runs to the end of the text.
+        let end = match raw.stmt_len {
+            0 => sql.len(),
+            len => start + to_offset(len),
+        };
+        let span = trim_span(sql, &scan.comments, start..end);
+        let (line, column) = cursor.line_col(span.start);
+        let end_line = lines.line(span.end.saturating_sub(1).max(span.start));
+
+        let Some(node) = raw.stmt.and_then(|stmt| stmt.node) else {
+            let message = "the parser returned no parse tree for this statement";
+            return Err(ParseError {
+                message: message.to_string(),
+                line,
+                column,
+                offset: span.start,
+            });
+        };
+
+        // The COPY data was recorded under the offset of the `;` that ends
+        // the COPY statement, which is where `stmt_len` ends.
+        while copies.peek().is_some_and(|(separator, _)| *separator < end) {
+            copies.next();
+        }
+        let copy_data = copies
+            .next_if(|(separator, _)| *separator == end)
+            .map(|(_, data)| data);
+
+        statements.push(Statement {
+            index,
+            text: text[span.clone()].to_string(),
+            span,
+            line,
+            column,
+            end_line,
+            node,
+            copy_data,
+        });
+    }
+
+    Ok(ParsedFile {
+        statements,
+        meta_commands: scan.meta_commands,
+        directives: scan.directives,
+    })
+}
+
+/// Converts a location from `pg_query`, which is never negative for a
+/// statement that exists.
+fn to_offset(location: i32) -> usize {
+    usize::try_from(location).unwrap_or(0)
+}
+
+/// Narrows `range` of `sql` to run from its first token to its last,
+/// skipping whitespace and the `comments` (sorted by start) at both ends.
+fn trim_span(sql: &str, comments: &[Range<usize>], range: Range<usize>) -> Range<usize> {
+    let bytes = sql.as_bytes();
+    let is_space = |byte: u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+
+    let mut start = range.start;
+    while start < range.end {
+        if is_space(bytes[start]) {
+            start += 1;
+        } else if let Some(comment) = comment_containing(comments, start) {
+            start = comment.end;
+        } else {
+            break;
+        }
+    }
+
+    let mut end = range.end;
+    while end > start {
+        if is_space(bytes[end - 1]) {
+            end -= 1;
+        } else if let Some(comment) = comment_containing(comments, end - 1) {
+            end = comment.start;
+        } else {
+            break;
+        }
+    }
+    start..end.max(start)
+}
+
+/// Returns the comment that contains byte `offset`, if any.
+fn comment_containing(comments: &[Range<usize>], offset: usize) -> Option<&Range<usize>> {
+    let after = comments.partition_point(|comment| comment.start <= offset);
+    let comment = comments[..after].last()?;
+    comment.contains(&offset).then_some(comment)
 }
