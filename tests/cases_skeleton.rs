@@ -19,8 +19,13 @@ fn case_text(id: &str, file: &str) -> String {
 }
 
 fn analyze_case(id: &str) -> AnalyzedFile {
-    AnalyzedFile::new(Path::new("input.sql"), case_text(id, "input.sql"), false, PG15)
-        .expect("case input parses")
+    AnalyzedFile::new(
+        Path::new("input.sql"),
+        case_text(id, "input.sql"),
+        false,
+        PG15,
+    )
+    .expect("case input parses")
 }
 
 /// Returns the lines `rule` flags in the case's input.
@@ -128,8 +133,12 @@ async fn plain_create_index_rewrite_same_indexes_on_server() {
     let expected = indexes(&original).await;
     assert_eq!(indexes(&rewritten).await, expected);
     assert!(expected.iter().all(|(_, _, valid)| *valid));
-    assert!(expected.iter().any(|(name, _, _)| name == "tokens_live_digest_key"));
-    assert!(!expected.iter().any(|(name, _, _)| name == "orders_legacy_idx"));
+    assert!(expected
+        .iter()
+        .any(|(name, _, _)| name == "tokens_live_digest_key"));
+    assert!(!expected
+        .iter()
+        .any(|(name, _, _)| name == "orders_legacy_idx"));
 }
 
 #[test]
@@ -172,7 +181,11 @@ fn index_on_table_from_earlier_migration_is_flagged() {
 #[tokio::test]
 async fn index_on_table_created_in_same_txn_runs() {
     let db = common::TestDb::new("same_txn").await;
-    run_steps(&db, &plan_file(&analyze_case("index-on-table-created-in-same-txn")).unwrap()).await;
+    run_steps(
+        &db,
+        &plan_file(&analyze_case("index-on-table-created-in-same-txn")).unwrap(),
+    )
+    .await;
     let idx = indexes(&db).await;
     assert_eq!(idx.len(), 3);
     assert!(idx.iter().all(|(_, _, valid)| *valid));
@@ -210,7 +223,9 @@ async fn cic_inside_explicit_transaction_split_and_run() {
     db.exec(&case_text(id, "schema.sql")).await;
     run_steps(&db, &steps).await;
     let idx = indexes(&db).await;
-    assert!(idx.iter().any(|(n, _, valid)| n == "accounts_referrer_id_idx" && *valid));
+    assert!(idx
+        .iter()
+        .any(|(n, _, valid)| n == "accounts_referrer_id_idx" && *valid));
 }
 
 #[test]
@@ -234,7 +249,10 @@ async fn dollar_quoted_bodies_run_on_server() {
     run_steps(&db, &plan_file(&analyze_case(id)).unwrap()).await;
     let client = db.client().await;
     let row = client
-        .query_one("SELECT count(*) FROM pg_trigger WHERE tgname = 'orders_touch'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'orders_touch'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
