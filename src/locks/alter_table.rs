@@ -182,8 +182,7 @@ fn subcommand(
     }
 }
 
-/// The kind of a one-subcommand `ALTER TABLE`, prefixed for readers of
-/// [`super::Analysis::kind`].
+/// Returns the [`super::Analysis::kind`] of a one-subcommand `ALTER TABLE`.
 fn table_kind(command: &AlterTableCmd) -> &'static str {
     let subtype = AlterTableType::try_from(command.subtype).unwrap_or(AlterTableType::Undefined);
     let has_def = command.def.is_some();
@@ -231,9 +230,9 @@ fn add_column(
                     continue;
                 }
                 has_default = true;
-                if !version.at_least(11) {
-                    hold = Rewrite;
-                } else if tree_volatility(expr) == Volatility::Volatile {
+                // Before 11 every non-NULL default rewrites; from 11 only a
+                // volatile call anywhere in the expression does.
+                if !version.at_least(11) || tree_volatility(expr) == Volatility::Volatile {
                     hold = Rewrite;
                 }
             }
@@ -295,8 +294,8 @@ fn is_null_literal(expr: &pg_query::protobuf::Node) -> bool {
     matches!(&expr.node, Some(NodeEnum::AConst(c)) if c.isnull)
 }
 
-/// The mode a new foreign key takes on both tables: SHARE ROW EXCLUSIVE from
-/// 9.5, ACCESS EXCLUSIVE before.
+/// Returns the mode a new foreign key takes on both tables: SHARE ROW
+/// EXCLUSIVE from 9.5, ACCESS EXCLUSIVE before.
 fn fk_mode(context: &Context<'_>) -> LockMode {
     if context.version >= super::PgVersion::new(9, 5) {
         ShareRowExclusive
@@ -419,7 +418,9 @@ fn detach_partition(
         AccessExclusive
     };
     builder.table(parent.clone(), mode, Brief);
+    // Even with CONCURRENTLY the partition gets ACCESS EXCLUSIVE: PostgreSQL
+    // 15 takes it in the second of the two transactions (seen in pg_locks).
     if let Some(name) = &partition.name {
-        builder.table(RelationName::from_range_var(name), mode, Brief);
+        builder.table(RelationName::from_range_var(name), AccessExclusive, Brief);
     }
 }

@@ -4,7 +4,7 @@
 use super::{Analysis, Hold, LockEffect, LockMode, RelationKind, RelationName, TransactionUse};
 
 impl RelationName {
-    /// A relation name from a parse tree `RangeVar`.
+    /// Builds a relation name from a parse tree `RangeVar`.
     pub fn from_range_var(range_var: &pg_query::protobuf::RangeVar) -> RelationName {
         RelationName {
             schema: non_empty(&range_var.schemaname),
@@ -12,8 +12,8 @@ impl RelationName {
         }
     }
 
-    /// A relation name from a qualified name list (`["schema", "name"]` or
-    /// `["name"]`) of string nodes; `None` when the list holds anything else.
+    /// Builds a relation name from a qualified name list (`["schema", "name"]` or
+    /// `["name"]`) of string nodes; `None` when the list is empty.
     pub fn from_name_list(names: &[String]) -> Option<RelationName> {
         match names {
             [name] => Some(RelationName {

@@ -490,7 +490,13 @@ fn logged_and_partitions() {
 
     let online = run("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY");
     assert_eq!(online.transaction, TransactionUse::NotInBlock);
-    assert_eq!(online.effects[0].mode, ShareUpdateExclusive);
+    assert_eq!(
+        effects(&online),
+        [
+            e("p", ShareUpdateExclusive, Brief),
+            e("p1", AccessExclusive, Brief)
+        ]
+    );
     assert!(run_at("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY", 13).notes[0].contains("14"));
 }
 
