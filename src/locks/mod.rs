@@ -7,6 +7,15 @@
 
 use std::fmt;
 
+mod alter_table;
+mod builder;
+mod statements;
+mod types;
+pub mod volatility;
+
+#[cfg(test)]
+mod tests;
+
 /// The eight table-level lock modes, weakest first, as listed in the
 /// PostgreSQL documentation chapter "Explicit Locking".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -102,6 +111,16 @@ pub struct Analysis {
     /// True when the statement runs code pgshift cannot see into (a `DO`
     /// block, a function call), so its locks are unknown.
     pub opaque: bool,
+    /// True for an `UPDATE` or `DELETE` without `WHERE`: it scans the whole
+    /// table and holds a row lock on every row until the transaction ends.
+    pub locks_all_rows: bool,
+    /// The kind of each `ALTER TABLE` subcommand in order, e.g.
+    /// `["add-column", "set-not-null"]`; empty for other statements.
+    pub subcommands: Vec<&'static str>,
+    /// Locks the statement takes that cannot be named without the catalog
+    /// (the table of a `DROP INDEX`, the referenced table of a validated
+    /// foreign key, ...), and version requirements.
+    pub notes: Vec<String>,
 }
 
 impl LockMode {
@@ -120,8 +139,7 @@ impl LockMode {
     /// Returns true when two sessions cannot hold `self` and `other` on the
     /// same relation at once.
     pub fn conflicts_with(self, other: LockMode) -> bool {
-        let _ = other;
-        todo!()
+        CONFLICTS[self as usize] & (1 << other as usize) != 0
     }
 
     /// Returns true when holding this lock blocks plain `SELECT`s.
@@ -137,12 +155,44 @@ impl LockMode {
 
     /// The mode as SQL spells it, e.g. `ACCESS EXCLUSIVE`.
     pub fn sql_name(self) -> &'static str {
-        todo!()
+        match self {
+            LockMode::AccessShare => "ACCESS SHARE",
+            LockMode::RowShare => "ROW SHARE",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
     }
 
     /// The mode as `pg_locks.mode` spells it, e.g. `AccessExclusiveLock`.
     pub fn pg_locks_name(self) -> &'static str {
-        todo!()
+        match self {
+            LockMode::AccessShare => "AccessShareLock",
+            LockMode::RowShare => "RowShareLock",
+            LockMode::RowExclusive => "RowExclusiveLock",
+            LockMode::ShareUpdateExclusive => "ShareUpdateExclusiveLock",
+            LockMode::Share => "ShareLock",
+            LockMode::ShareRowExclusive => "ShareRowExclusiveLock",
+            LockMode::Exclusive => "ExclusiveLock",
+            LockMode::AccessExclusive => "AccessExclusiveLock",
+        }
+    }
+
+    /// Parses a `pg_locks.mode` value such as `ShareLock`.
+    pub fn from_pg_locks_name(name: &str) -> Option<LockMode> {
+        LockMode::ALL
+            .into_iter()
+            .find(|m| m.pg_locks_name() == name)
+    }
+
+    /// Maps the lock number of a `LockStmt` parse node (the server's
+    /// `LOCKMODE`, 1 = ACCESS SHARE ... 8 = ACCESS EXCLUSIVE).
+    pub fn from_lockmode_number(number: i32) -> Option<LockMode> {
+        let index = usize::try_from(number).ok()?.checked_sub(1)?;
+        LockMode::ALL.get(index).copied()
     }
 }
 
@@ -158,14 +208,98 @@ impl PgVersion {
     }
 
     /// Parses `15`, `15.4`, `11.0` or a `server_version_num` such as `150004`.
+    ///
+    /// A `server_version_num` is told apart by having five or more digits and
+    /// no dot: `150004` is 15.4 and `90624` is 9.6.24. Returns `None` for
+    /// anything else.
     pub fn parse(text: &str) -> Option<PgVersion> {
-        let _ = text;
-        todo!()
+        let text = text.trim();
+        if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        if !text.contains('.') && text.len() >= 5 {
+            let number: u32 = text.parse().ok()?;
+            return Some(if number >= 100_000 {
+                PgVersion::new(number / 10_000, number % 10_000)
+            } else {
+                // Before 10 the number is major * 10000 + minor * 100 + patch,
+                // with a two-part major version (9.6); the minor kept here is
+                // the patch level.
+                PgVersion::new(number / 10_000, number % 100)
+            });
+        }
+        let mut parts = text.split('.');
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = match parts.next() {
+            Some(part) => part.parse().ok()?,
+            None => 0,
+        };
+        if parts.next().is_some() && major >= 10 {
+            return None;
+        }
+        Some(PgVersion::new(major, minor))
+    }
+
+    /// Returns true when this version is `major` or newer.
+    pub fn at_least(self, major: u32) -> bool {
+        self.major >= major
+    }
+}
+
+impl fmt::Display for PgVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Bit `j` of row `i` is set when mode `i` conflicts with mode `j`, both in
+/// the order of [`LockMode::ALL`]. The rows are table 13.2 "Conflicting Lock
+/// Modes" of the PostgreSQL 15 documentation.
+const CONFLICTS: [u8; 8] = [
+    0b1000_0000, // ACCESS SHARE: ACCESS EXCLUSIVE
+    0b1100_0000, // ROW SHARE: EXCLUSIVE and up
+    0b1111_0000, // ROW EXCLUSIVE: SHARE and up
+    0b1111_1000, // SHARE UPDATE EXCLUSIVE: itself and up
+    0b1110_1100, // SHARE: ROW EXCLUSIVE, SHARE UPDATE EXCLUSIVE, and above SHARE
+    0b1111_1100, // SHARE ROW EXCLUSIVE: ROW EXCLUSIVE and up
+    0b1111_1110, // EXCLUSIVE: ROW SHARE and up
+    0b1111_1111, // ACCESS EXCLUSIVE: every mode
+];
+
+/// Column types of existing tables, as the catalog has them.
+///
+/// pgshift implements this over a live connection; tests implement it over a
+/// map. Without it, a type change is assumed to rewrite the table.
+pub trait ColumnTypes {
+    /// Returns the column's type as `format_type()` prints it, e.g.
+    /// `character varying(20)` or `numeric(10,2)`, or `None` when unknown.
+    fn column_type(&self, table: &RelationName, column: &str) -> Option<String>;
+}
+
+/// What the analysis may know beyond the statement itself.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub version: PgVersion,
+    pub column_types: Option<&'a dyn ColumnTypes>,
+}
+
+impl<'a> Context<'a> {
+    /// A context with only a server version and no catalog.
+    pub fn new(version: PgVersion) -> Context<'a> {
+        Context {
+            version,
+            column_types: None,
+        }
     }
 }
 
 /// Analyzes the locks one parsed statement takes on a server of `version`.
 pub fn analyze(node: &pg_query::NodeEnum, version: PgVersion) -> Analysis {
-    let _ = (node, version);
-    todo!()
+    analyze_in(node, &Context::new(version))
+}
+
+/// Analyzes the locks one parsed statement takes, using what `context`
+/// knows about the server and its catalog.
+pub fn analyze_in(node: &pg_query::NodeEnum, context: &Context<'_>) -> Analysis {
+    statements::analyze(node, context)
 }
