@@ -36,7 +36,13 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag: String = tag
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(30)
             .collect();
         let name = format!("pgshift_t_{}_{}_{}", tag, std::process::id(), n);
@@ -148,8 +154,7 @@ fn server_answers(conninfo: &str) -> bool {
 }
 
 fn start_throwaway_cluster() -> String {
-    let conninfo =
-        format!("host=127.0.0.1 port={FALLBACK_PORT} user=postgres dbname=postgres");
+    let conninfo = format!("host=127.0.0.1 port={FALLBACK_PORT} user=postgres dbname=postgres");
     if server_answers(&conninfo) {
         return conninfo;
     }
@@ -159,17 +164,41 @@ fn start_throwaway_cluster() -> String {
         std::fs::create_dir_all(&dir).unwrap();
         run_tool(
             "initdb",
-            &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
         );
     }
     let log = dir.join("server.log");
-    let options = format!("-p {FALLBACK_PORT} -c listen_addresses=127.0.0.1 -k {}", dir.display());
+    let options = format!(
+        "-p {FALLBACK_PORT} -c listen_addresses=127.0.0.1 -k {}",
+        dir.display()
+    );
     run_tool(
         "pg_ctl",
-        &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "start"],
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-o",
+            &options,
+            "-w",
+            "start",
+        ],
     );
     if !server_answers(&conninfo) {
-        panic!("started a throwaway cluster in {} but it does not answer; see {}", data.display(), log.display());
+        panic!(
+            "started a throwaway cluster in {} but it does not answer; see {}",
+            data.display(),
+            log.display()
+        );
     }
     conninfo
 }
@@ -187,7 +216,11 @@ fn run_tool(tool: &str, args: &[&str]) {
 }
 
 fn find_tool(tool: &str) -> PathBuf {
-    for dir in ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"] {
+    for dir in [
+        "/usr/lib/postgresql/17/bin",
+        "/usr/lib/postgresql/16/bin",
+        "/usr/lib/postgresql/15/bin",
+    ] {
         let p = Path::new(dir).join(tool);
         if p.exists() {
             return p;
