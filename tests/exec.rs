@@ -9,7 +9,7 @@ use std::time::Duration;
 use pgshift::db::{self, IndexState};
 use pgshift::exec::{
     self, ApplyOptions, ExecError, ExecOptions, Executor, LockWait, MigrationState, Reporter,
-    RetryEvent, SkipReason,
+    RetryEvent, RunLock, SkipReason, RUN_LOCK_KEY,
 };
 use pgshift::locks::RelationName;
 use pgshift::plan::{Migration, Phase, Plan, Settings, Strategy, Version};
@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 /// Records the events the tests look at.
 #[derive(Default)]
 struct Recorder {
+    phases: Mutex<Vec<String>>,
+    progress_signal: Notify,
     retries: Mutex<Vec<(u32, Vec<i32>)>>,
     skipped: Mutex<Vec<(usize, SkipReason)>>,
     notices: Mutex<Vec<String>>,
@@ -36,6 +38,11 @@ impl Reporter for Recorder {
 
     fn step_skipped(&self, _migration: &Migration, step: &Step, reason: SkipReason) {
         self.skipped.lock().unwrap().push((step.index, reason));
+    }
+
+    fn index_progress(&self, progress: &db::IndexProgress) {
+        self.phases.lock().unwrap().push(progress.phase.clone());
+        self.progress_signal.notify_one();
     }
 
     fn notice(&self, notice: &db::Notice) {
@@ -177,7 +184,7 @@ async fn run_lock_names_holder() {
         "{error}"
     );
 
-    // Waiting with a limit ends with the same error and says it waited.
+    // Waiting with a limit ends with the same error, which reports the wait.
     let mut patient = executor(
         &db,
         LockWait::Wait {
@@ -411,7 +418,7 @@ async fn invalid_leftover_rebuilt() {
         .run_migration(
             &first,
             "1.0",
-            &[step.clone()],
+            std::slice::from_ref(&step),
             &settings(1000, 3),
             &exec::NoopReporter,
         )
@@ -742,4 +749,79 @@ async fn status_reports_each_state() {
         ]
     );
     assert_eq!(lines[1].path, PathBuf::from("migrations/V2__two.sql"));
+}
+
+#[tokio::test]
+async fn unlock_false_is_error() {
+    let db = common::TestDb::new("exec_unlock_false").await;
+    let (_client, info) = db::connect(Some(&db.url)).await.unwrap();
+    let lock = RunLock::acquire(
+        &info.config,
+        RUN_LOCK_KEY,
+        LockWait::Fail,
+        &exec::NoopReporter,
+    )
+    .await
+    .unwrap();
+    // Behind a transaction pooler the unlock can reach a session that never
+    // took the lock. Releasing it early here has the same effect.
+    lock.client()
+        .query_one("SELECT pg_advisory_unlock($1)", &[&RUN_LOCK_KEY])
+        .await
+        .unwrap();
+    let error = lock.release().await.unwrap_err();
+    assert!(matches!(error, ExecError::UnlockFailed { .. }), "{error}");
+    assert!(error.to_string().contains("pooler"), "{error}");
+}
+
+#[tokio::test]
+async fn index_build_progress_reported() {
+    let db = common::TestDb::new("exec_index_progress").await;
+    db.exec("CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 1000)")
+        .await;
+
+    // An open write transaction on the table makes the concurrent build wait
+    // in its first phase. It commits once the reporter saw a progress sample.
+    let writer = db.client().await;
+    writer
+        .batch_execute("BEGIN; INSERT INTO t VALUES (0)")
+        .await
+        .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let signal = Arc::clone(&recorder);
+    let release = tokio::spawn(async move {
+        signal.progress_signal.notified().await;
+        writer.batch_execute("COMMIT").await.unwrap();
+    });
+
+    let mut executor = executor(&db, LockWait::Fail).await;
+    let step = concurrent_index(0, "CREATE INDEX CONCURRENTLY t_a ON t (a)", "t_a", "t");
+    executor
+        .run_migration(
+            &migration("1", "t_a", ""),
+            "1.0",
+            &[step],
+            &Settings::default(),
+            recorder.as_ref(),
+        )
+        .await
+        .unwrap();
+    release.await.unwrap();
+
+    let phases = recorder.phases.lock().unwrap().clone();
+    assert!(
+        phases.iter().any(|p| p.starts_with("waiting for writers")),
+        "{phases:?}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_error_redacted() {
+    // Port 1 on loopback has no PostgreSQL server.
+    let url = "postgres://app:hunter2@127.0.0.1:1/shop?connect_timeout=5";
+    let error = db::connect(Some(url)).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("app@127.0.0.1:1/shop"), "{text}");
+    assert!(text.contains("PGHOST"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
 }

@@ -69,8 +69,8 @@ pub async fn server_version(client: &Client) -> Result<PgVersion, DbError> {
     Ok(version_from_num(number as u32))
 }
 
-/// Splits a `server_version_num`: `150004` is 15.4, `90624` is 9.6 (the
-/// old scheme had a two-part major version, of which 9.6's minor is lost).
+/// Splits a `server_version_num`: `150004` becomes 15.4. Before version 10
+/// the major version had two parts, so `90624` (9.6.24) becomes 9.6.
 fn version_from_num(number: u32) -> PgVersion {
     if number >= 100_000 {
         PgVersion::new(number / 10_000, number % 10_000)

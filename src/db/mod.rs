@@ -31,7 +31,7 @@ const PGBOUNCER_PORT: u16 = 6432;
 pub enum DbError {
     #[error("invalid connection string from {source_name}: {message}")]
     InvalidConfig {
-        /// Where the string came from: `--database-url`, `DATABASE_URL` or
+        /// The source of the string: `--database-url`, `DATABASE_URL` or
         /// the `PG*` variables.
         source_name: &'static str,
         message: String,
@@ -71,7 +71,7 @@ pub struct Notice {
 /// The receiving end of a connection's notices.
 pub type Notices = mpsc::UnboundedReceiver<Notice>;
 
-/// What pgshift knows about a connection besides the client.
+/// Connection details kept beside the client.
 #[derive(Debug)]
 pub struct ConnInfo {
     /// The resolved configuration; used to open further sessions on the
@@ -151,7 +151,7 @@ pub async fn connect_config(config: &Config) -> Result<(Client, Notices), DbErro
     let (sender, receiver) = mpsc::unbounded_channel();
 
     // The connection task drives the socket. Notices arrive on it, so it
-    // polls messages one by one and forwards them; the stream ends when the
+    // polls messages one by one and forwards them. The stream ends when the
     // client is dropped or the server closes the session.
     tokio::spawn(async move {
         loop {

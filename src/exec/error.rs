@@ -9,7 +9,7 @@ use crate::state::StateError;
 
 use super::run_lock::LockHolder;
 
-/// Why a run stopped.
+/// Errors that stop a run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error(transparent)]

@@ -4,7 +4,12 @@
 //! pgshift's state schema up to date, checks every applied migration's
 //! checksum against its file, then runs the pending migrations in plan order.
 //! Each migration's steps come from [`crate::rewrite::plan_migration`] and
-//! run with the phase's timeouts and retries (see [`step`]).
+//! run with the phase's timeouts and retries (see the `step` module).
+//!
+//! TODO: Ctrl-C is not handled yet. It should send a cancel request for the
+//! running statement (`Client::cancel_token`), mark the step `interrupted`
+//! and check the index it was building; today the next run does that
+//! cleanup.
 
 mod error;
 mod reporter;
@@ -30,7 +35,7 @@ use crate::state::{self, RunStatus};
 /// Options of an executor.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
-    /// What to do when another run holds the run lock.
+    /// Behavior when another run holds the run lock.
     pub lock_wait: LockWait,
     /// The advisory lock key; tests change it to run side by side.
     pub run_lock_key: i64,
@@ -52,7 +57,7 @@ pub struct ApplyOptions {
     pub to: Option<String>,
 }
 
-/// What one migration's run did.
+/// Outcome of one migration's run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MigrationReport {
     pub migration_id: String,
@@ -60,7 +65,7 @@ pub struct MigrationReport {
     pub duration: Duration,
 }
 
-/// What happened to one step.
+/// Outcome of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepReport {
     pub index: usize,
@@ -69,7 +74,7 @@ pub struct StepReport {
     pub skipped: Option<SkipReason>,
 }
 
-/// What a whole `apply` did.
+/// Outcome of a whole `apply`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApplyReport {
     pub run_id: i64,
@@ -79,7 +84,7 @@ pub struct ApplyReport {
     pub already_applied: usize,
 }
 
-/// Where a migration of the plan stands on the database.
+/// State of a plan's migration on the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrationState {
     Applied,
@@ -150,12 +155,12 @@ impl Executor {
         })
     }
 
-    /// The client that runs migrations.
+    /// Returns the client that runs migrations.
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    /// The backend pid of the client that runs migrations.
+    /// Returns the backend pid of the client that runs migrations.
     pub fn backend_pid(&self) -> i32 {
         self.backend_pid
     }
@@ -335,6 +340,8 @@ impl Executor {
 }
 
 /// Returns the settings of the phase that applies version `index`.
+// An ExecError ends the run, so its size costs nothing on a hot path.
+#[allow(clippy::result_large_err)]
 fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
     static DEFAULT: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
     let Some(phase) = plan.phases.iter().find(|p| p.versions.contains(&index)) else {
@@ -350,7 +357,7 @@ fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
     Ok(&phase.settings)
 }
 
-/// Reports where each migration of `plan` stands on the database behind
+/// Reads the state of each migration of `plan` on the database behind
 /// `client`, without creating pgshift's schema.
 pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>, ExecError> {
     let applied: HashMap<String, String> = if state::schema_exists(client).await? {

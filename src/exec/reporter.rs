@@ -26,7 +26,7 @@ pub struct RetryEvent<'a> {
     pub blockers: &'a [BlockingPid],
 }
 
-/// Why a step did not run.
+/// Reason a step did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
     /// The journal records it done by an earlier run.
@@ -46,9 +46,9 @@ pub trait Reporter: Send + Sync {
     fn step_skipped(&self, _migration: &Migration, _step: &Step, _reason: SkipReason) {}
     fn step_retry(&self, _event: &RetryEvent<'_>) {}
     fn step_finished(&self, _migration: &Migration, _step: &Step, _duration: Duration) {}
-    /// A sample of the running index build, about every 200 ms.
+    /// Receives a sample of the running index build, about every 200 ms.
     fn index_progress(&self, _progress: &IndexProgress) {}
-    /// A NOTICE or WARNING the server sent on pgshift's session.
+    /// Receives a NOTICE or WARNING the server sent on pgshift's session.
     fn notice(&self, _notice: &Notice) {}
     fn migration_finished(&self, _migration: &Migration, _duration: Duration) {}
     fn run_finished(&self, _report: &ApplyReport) {}

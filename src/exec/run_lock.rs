@@ -17,7 +17,7 @@ use crate::db;
 /// The advisory lock key: the ASCII bytes of `pgshift` as a bigint.
 pub const RUN_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
 
-/// What to do when another run holds the lock.
+/// Behavior when another run holds the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockWait {
     /// Return [`ExecError::LockHeld`] at once.
@@ -139,7 +139,13 @@ impl RunLock {
         Ok(())
     }
 
-    /// The backend pid of the lock's session.
+    /// Returns the lock's session, for queries that must not take the lock
+    /// away from it.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Returns the backend pid of the lock's session.
     pub async fn backend_pid(&self) -> Result<i32, ExecError> {
         let row = self
             .client

@@ -42,7 +42,7 @@ fn session_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Ex
     move |source| ExecError::Session { what, source }
 }
 
-/// How one attempt of a step failed.
+/// Failure of one attempt of a step.
 enum Failure {
     /// SQLSTATE 55P03: worth another attempt.
     LockNotAvailable {
@@ -67,7 +67,7 @@ impl From<state::StateError> for Failure {
     }
 }
 
-/// What a successful attempt did.
+/// Result of a successful attempt.
 enum Outcome {
     Ran,
     Skipped(SkipReason),
@@ -295,8 +295,8 @@ impl StepContext<'_> {
         }
     }
 
-    /// One attempt of a transactional step: its statements, its journal row
-    /// and, for the last step, the applied row commit together.
+    /// Runs one attempt of a transactional step. Its statements, its journal
+    /// row and, for the last step, the applied row commit together.
     async fn try_transaction(
         &mut self,
         step: &Step,
@@ -338,7 +338,7 @@ impl StepContext<'_> {
         result.map(|()| Outcome::Ran)
     }
 
-    /// One attempt of a step whose statements each run on their own.
+    /// Runs one attempt of a step whose statements each run on their own.
     async fn try_autocommit(&mut self, step: &Step) -> Result<Outcome, Failure> {
         set_lock_timeout(self.client, self.settings.lock_timeout).await?;
         for statement in &step.statements {
@@ -347,7 +347,7 @@ impl StepContext<'_> {
         Ok(Outcome::Ran)
     }
 
-    /// One attempt of a concurrent index build, with the catalog checks
+    /// Runs one attempt of a concurrent index build, with the catalog checks
     /// before and after it.
     async fn try_concurrent(
         &mut self,
@@ -561,7 +561,7 @@ fn error_message(error: &tokio_postgres::Error) -> String {
 ///
 /// TODO: expressions and predicates come back from `pg_get_indexdef` with
 /// added casts and parentheses, so an equal expression index compares as
-/// different; the executor then stops with an error instead of skipping.
+/// different. The executor then stops with an error instead of skipping.
 pub(crate) fn same_index_definition(statement: &str, definition: &str) -> bool {
     match (normalized_index(statement), normalized_index(definition)) {
         (Some(left), Some(right)) => left == right,

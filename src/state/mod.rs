@@ -7,8 +7,8 @@
 //! The journal is what makes a run resumable. A transactional step writes its
 //! `done` row in the step's own transaction, so the row exists exactly when
 //! the step's changes do. A step outside a transaction writes `started`
-//! before it runs and `done` after; a `started` row left by a run that died
-//! is marked `interrupted` by the next run, which then runs the step again.
+//! before it runs and `done` after. When a run dies, the next run marks its
+//! `started` rows `interrupted` and runs those steps again.
 
 use std::time::SystemTime;
 
