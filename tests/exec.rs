@@ -482,12 +482,19 @@ async fn unique_build_duplicates_leave_nothing() {
         .unwrap_err();
 
     let ExecError::Statement {
-        sqlstate, detail, ..
+        sqlstate,
+        detail,
+        hint,
+        ..
     } = &error
     else {
         panic!("expected a statement error, got {error}");
     };
     assert_eq!(sqlstate, "23505");
+    assert!(
+        hint.as_deref().unwrap_or("").contains("duplicate"),
+        "{hint:?}"
+    );
     assert!(
         detail.as_deref().unwrap_or("").contains("a@x"),
         "{detail:?}"

@@ -383,13 +383,19 @@ impl StepContext<'_> {
             }
         }
 
-        if let Err(failure) = self.execute(statement, true).await {
-            if let Failure::Fatal(_) = failure {
-                // A failed build leaves an INVALID index behind; drop it so
-                // the database is as before the step. A lock timeout keeps
-                // it, because the retry drops it anyway.
-                if let Err(Failure::Fatal(error)) = self.drop_index(index, statement.line).await {
-                    tracing::warn!(%error, index = %shown, "cannot drop the INVALID index");
+        if let Err(mut failure) = self.execute(statement, true).await {
+            if let Failure::Fatal(error) = &mut failure {
+                // A failed build leaves an INVALID index behind. Dropping it
+                // restores the database as it was before the step. After a
+                // lock timeout it stays, because the retry drops it anyway.
+                match self.drop_index(index, statement.line).await {
+                    Ok(()) => add_duplicate_hint(error),
+                    Err(Failure::Fatal(drop_error)) => {
+                        tracing::warn!(%drop_error, index = %shown, "cannot drop the INVALID index");
+                    }
+                    Err(Failure::LockNotAvailable { error, .. }) => {
+                        tracing::warn!(%error, index = %shown, "cannot drop the INVALID index");
+                    }
                 }
             }
             return Err(failure);
@@ -493,12 +499,7 @@ impl StepContext<'_> {
                 hint: None,
             });
         };
-        let mut hint = db_error.hint().map(str::to_string);
-        if hint.is_none() && *db_error.code() == SqlState::UNIQUE_VIOLATION {
-            hint = Some(String::from(
-                "remove the duplicate rows, then run again; pgshift dropped the INVALID index",
-            ));
-        }
+        let hint = db_error.hint().map(str::to_string);
         Failure::Fatal(ExecError::Statement {
             path: self.migration.path.clone(),
             line,
@@ -507,6 +508,19 @@ impl StepContext<'_> {
             detail: db_error.detail().map(str::to_string),
             hint,
         })
+    }
+}
+
+/// Adds a hint to a unique build that failed on duplicate keys, once its
+/// INVALID index is dropped.
+fn add_duplicate_hint(error: &mut ExecError) {
+    if let ExecError::Statement { sqlstate, hint, .. } = error {
+        if sqlstate == SqlState::UNIQUE_VIOLATION.code() && hint.is_none() {
+            *hint = Some(String::from(
+                "remove the duplicate rows named in the detail, then run again; \
+                 pgshift dropped the INVALID index the build left",
+            ));
+        }
     }
 }
 
