@@ -1,1 +1,390 @@
 //! The executor: runs the steps of a plan against a live database.
+//!
+//! A run holds the run lock (see [`run_lock`]) from start to end, brings
+//! pgshift's state schema up to date, checks every applied migration's
+//! checksum against its file, then runs the pending migrations in plan order.
+//! Each migration's steps come from [`crate::rewrite::plan_migration`] and
+//! run with the phase's timeouts and retries (see the `step` module).
+//!
+//! TODO: Ctrl-C is not handled yet. It should send a cancel request for the
+//! running statement (`Client::cancel_token`), mark the step `interrupted`
+//! and check the index it was building; today the next run does that
+//! cleanup.
+
+mod error;
+mod reporter;
+pub mod run_lock;
+mod step;
+
+pub use error::ExecError;
+pub use reporter::{NoopReporter, Reporter, RetryEvent, SkipReason};
+pub use run_lock::{LockHolder, LockWait, RunLock, RUN_LOCK_KEY};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, Config};
+
+use crate::db::{self, ConnInfo, Notices};
+use crate::locks::PgVersion;
+use crate::plan::{Migration, Plan, Settings, Strategy};
+use crate::rewrite::Step;
+use crate::state::{self, RunStatus};
+
+/// Options of an executor.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Behavior when another run holds the run lock.
+    pub lock_wait: LockWait,
+    /// The advisory lock key; tests change it to run side by side.
+    pub run_lock_key: i64,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            lock_wait: LockWait::Fail,
+            run_lock_key: RUN_LOCK_KEY,
+        }
+    }
+}
+
+/// Options of one `apply`.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// The last version to apply; all versions when `None`.
+    pub to: Option<String>,
+}
+
+/// Outcome of one migration's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationReport {
+    pub migration_id: String,
+    pub steps: Vec<StepReport>,
+    pub duration: Duration,
+}
+
+/// Outcome of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub index: usize,
+    /// Attempts made in this run; 0 when the step was skipped.
+    pub attempts: u32,
+    pub skipped: Option<SkipReason>,
+}
+
+/// Outcome of a whole `apply`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplyReport {
+    pub run_id: i64,
+    /// Migrations run by this call, in order.
+    pub applied: Vec<MigrationReport>,
+    /// Migrations found already applied.
+    pub already_applied: usize,
+}
+
+/// State of a plan's migration on the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationState {
+    Applied,
+    Pending,
+    /// Applied, but the file's checksum differs from the recorded one.
+    Changed,
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub version: String,
+    pub migration_id: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub state: MigrationState,
+}
+
+/// Runs migrations on one database.
+pub struct Executor {
+    client: Client,
+    notices: Notices,
+    config: Config,
+    /// A second session that samples index build progress and blocking
+    /// sessions while `client` runs a statement.
+    monitor: Client,
+    backend_pid: i32,
+    server_version: PgVersion,
+    options: ExecOptions,
+    lock: Option<RunLock>,
+    run_id: Option<i64>,
+}
+
+impl Executor {
+    /// Wraps a connection from [`db::connect`] and opens the monitor
+    /// session beside it.
+    pub async fn new(
+        client: Client,
+        info: ConnInfo,
+        options: ExecOptions,
+    ) -> Result<Executor, ExecError> {
+        if info.pooler_suspected {
+            tracing::warn!(
+                target = %info.redacted(),
+                "the target looks like a transaction-mode pooler; pgshift needs a \
+                 session of its own for its run lock and timeouts"
+            );
+        }
+        let (monitor, _monitor_notices) = db::connect_config(&info.config).await?;
+        let row = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(|source| ExecError::Session {
+                what: "pg_backend_pid",
+                source,
+            })?;
+        let server_version = db::server_version(&client).await?;
+        Ok(Executor {
+            backend_pid: row.get(0),
+            client,
+            notices: info.notices,
+            config: info.config,
+            monitor,
+            server_version,
+            options,
+            lock: None,
+            run_id: None,
+        })
+    }
+
+    /// Returns the client that runs migrations.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Returns the backend pid of the client that runs migrations.
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_pid
+    }
+
+    pub fn server_version(&self) -> PgVersion {
+        self.server_version
+    }
+
+    /// Takes the run lock, brings the state schema up to date and records
+    /// a new run. Does nothing when a run is already open.
+    pub async fn begin_run(
+        &mut self,
+        plan_name: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<i64, ExecError> {
+        if let Some(run_id) = self.run_id {
+            return Ok(run_id);
+        }
+        if self.lock.is_none() {
+            let lock = RunLock::acquire(
+                &self.config,
+                self.options.run_lock_key,
+                self.options.lock_wait,
+                reporter,
+            )
+            .await?;
+            self.lock = Some(lock);
+        }
+        state::ensure_schema(&mut self.client).await?;
+        let run_id = state::start_run(&self.client, plan_name).await?;
+        self.run_id = Some(run_id);
+        Ok(run_id)
+    }
+
+    /// Records the run's end and releases the run lock.
+    pub async fn end_run(&mut self, status: RunStatus) -> Result<(), ExecError> {
+        if let Some(run_id) = self.run_id.take() {
+            state::finish_run(&self.client, run_id, status).await?;
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the pending migrations of `plan` up to `options.to`.
+    pub async fn apply(
+        &mut self,
+        plan: &Plan,
+        options: &ApplyOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<ApplyReport, ExecError> {
+        let last = match &options.to {
+            Some(name) => plan
+                .version_index(name)
+                .ok_or_else(|| ExecError::UnknownVersion {
+                    name: name.clone(),
+                    available: plan.versions.iter().map(|v| v.name.clone()).collect(),
+                })?,
+            None => plan.versions.len().saturating_sub(1),
+        };
+        let run_id = self.begin_run(&plan.name, reporter).await?;
+        let result = self.apply_in_run(plan, last, run_id, reporter).await;
+        let status = match result {
+            Ok(_) => RunStatus::Succeeded,
+            Err(_) => RunStatus::Failed,
+        };
+        let ended = self.end_run(status).await;
+        let report = result?;
+        ended?;
+        reporter.run_finished(&report);
+        Ok(report)
+    }
+
+    async fn apply_in_run(
+        &mut self,
+        plan: &Plan,
+        last: usize,
+        run_id: i64,
+        reporter: &dyn Reporter,
+    ) -> Result<ApplyReport, ExecError> {
+        let applied: HashMap<String, String> = state::applied_migrations(&self.client)
+            .await?
+            .into_iter()
+            .map(|a| (a.migration_id, a.checksum))
+            .collect();
+        let mut report = ApplyReport {
+            run_id,
+            ..ApplyReport::default()
+        };
+
+        // Check every applied file first, so drift stops the run before it
+        // changes anything.
+        let mut pending = Vec::new();
+        for (index, version) in plan.versions.iter().enumerate().take(last + 1) {
+            let settings = settings_of(plan, index)?;
+            for migration in &version.migrations {
+                match applied.get(&migration.id) {
+                    Some(checksum) if *checksum == migration.checksum => {
+                        report.already_applied += 1;
+                    }
+                    Some(checksum) => {
+                        return Err(ExecError::Drift {
+                            path: migration.path.clone(),
+                            migration_id: migration.id.clone(),
+                            applied_checksum: checksum.clone(),
+                            file_checksum: migration.checksum.clone(),
+                        })
+                    }
+                    None => pending.push((version.name.as_str(), migration, settings)),
+                }
+            }
+        }
+
+        let mut planned = Vec::new();
+        for (version, migration, settings) in pending {
+            let steps = crate::rewrite::plan_migration(migration, self.server_version)?;
+            planned.push((version, migration, settings, steps));
+        }
+        reporter.run_started(planned.iter().map(|p| p.3.len()).sum());
+
+        for (version, migration, settings, steps) in &planned {
+            let migration_report = self
+                .run_migration(migration, version, steps, settings, reporter)
+                .await?;
+            report.applied.push(migration_report);
+        }
+        Ok(report)
+    }
+
+    /// Runs the steps of one migration, skipping those the journal records
+    /// done, and records the migration applied after its last step. Opens a
+    /// run (taking the run lock) when none is open.
+    pub async fn run_migration(
+        &mut self,
+        migration: &Migration,
+        plan_version: &str,
+        steps: &[Step],
+        settings: &Settings,
+        reporter: &dyn Reporter,
+    ) -> Result<MigrationReport, ExecError> {
+        let run_id = self.begin_run("", reporter).await?;
+        step::set_statement_timeout(&self.client, settings.statement_timeout).await?;
+        reporter.migration_started(migration, plan_version);
+
+        let mut context = step::StepContext {
+            client: &self.client,
+            notices: &mut self.notices,
+            monitor: &self.monitor,
+            backend_pid: self.backend_pid,
+            run_id,
+            migration,
+            plan_version,
+            settings,
+            reporter,
+            started: Instant::now(),
+            recorded: false,
+        };
+        let mut reports = Vec::new();
+        for (position, current) in steps.iter().enumerate() {
+            let is_last = position + 1 == steps.len();
+            reports.push(context.run(current, is_last).await?);
+        }
+        if !context.recorded {
+            // No step left to record it with: the migration is empty, or its
+            // last step was done by an earlier run.
+            context.record_applied(&self.client).await?;
+        }
+        let duration = context.started.elapsed();
+        reporter.migration_finished(migration, duration);
+        Ok(MigrationReport {
+            migration_id: migration.id.clone(),
+            steps: reports,
+            duration,
+        })
+    }
+}
+
+/// Returns the settings of the phase that applies version `index`.
+// An ExecError ends the run, so its size costs nothing on a hot path.
+#[allow(clippy::result_large_err)]
+fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
+    static DEFAULT: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+    let Some(phase) = plan.phases.iter().find(|p| p.versions.contains(&index)) else {
+        return Ok(DEFAULT.get_or_init(Settings::default));
+    };
+    if phase.strategy == Strategy::BlueGreen {
+        // TODO: the blue-green strategy is not implemented in the executor.
+        return Err(ExecError::Unsupported(format!(
+            "phase {} uses the blue-green strategy, which `apply` cannot run yet",
+            phase.name
+        )));
+    }
+    Ok(&phase.settings)
+}
+
+/// Reads the state of each migration of `plan` on the database behind
+/// `client`, without creating pgshift's schema.
+pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>, ExecError> {
+    let applied: HashMap<String, String> = if state::schema_exists(client).await? {
+        state::applied_migrations(client)
+            .await?
+            .into_iter()
+            .map(|a| (a.migration_id, a.checksum))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let mut lines = Vec::new();
+    for version in &plan.versions {
+        for migration in &version.migrations {
+            let state = match applied.get(&migration.id) {
+                None => MigrationState::Pending,
+                Some(checksum) if *checksum == migration.checksum => MigrationState::Applied,
+                Some(_) => MigrationState::Changed,
+            };
+            lines.push(MigrationStatus {
+                version: version.name.clone(),
+                migration_id: migration.id.clone(),
+                name: migration.name.clone(),
+                path: migration.path.clone(),
+                state,
+            });
+        }
+    }
+    Ok(lines)
+}

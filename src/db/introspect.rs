@@ -1,0 +1,195 @@
+//! Catalog and statistics queries: server version, index state, blockers,
+//! index build progress and table sizes.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::DbError;
+use crate::locks::{PgVersion, RelationName};
+
+/// The state of an index in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexState {
+    Absent,
+    /// A usable index; `definition` is `pg_get_indexdef`'s text.
+    Valid {
+        definition: String,
+    },
+    /// `pg_index.indisvalid` is false: a concurrent build failed or was
+    /// cancelled, and the index must be dropped before it is built again.
+    Invalid,
+}
+
+/// A session that blocks another one, from `pg_blocking_pids`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockingPid {
+    pub pid: i32,
+    pub application_name: String,
+    /// `pg_stat_activity.state`, e.g. `idle in transaction`.
+    pub state: String,
+    /// The session's current or last query.
+    pub query: String,
+    /// Time since its transaction began, or its query when it has none.
+    pub duration: Duration,
+}
+
+/// One sample of `pg_stat_progress_create_index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexProgress {
+    /// E.g. `building index: scanning table`.
+    pub phase: String,
+    pub blocks_done: i64,
+    pub blocks_total: i64,
+    pub tuples_done: i64,
+    pub tuples_total: i64,
+}
+
+/// Size and estimated row count of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSize {
+    pub table: RelationName,
+    /// `pg_total_relation_size`: heap, indexes and TOAST.
+    pub total_bytes: i64,
+    /// `pg_class.reltuples`; -1 when the table was never analyzed.
+    pub rows_estimate: f64,
+}
+
+fn query_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> DbError {
+    move |source| DbError::Query { what, source }
+}
+
+/// Reads the server version from `server_version_num`.
+pub async fn server_version(client: &Client) -> Result<PgVersion, DbError> {
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(query_error("read server_version_num"))?;
+    let number: i32 = row.get(0);
+    Ok(version_from_num(number as u32))
+}
+
+/// Splits a `server_version_num`: `150004` becomes 15.4. Before version 10
+/// the major version had two parts, so `90624` (9.6.24) becomes 9.6.
+fn version_from_num(number: u32) -> PgVersion {
+    if number >= 100_000 {
+        PgVersion::new(number / 10_000, number % 10_000)
+    } else {
+        PgVersion::new(number / 10_000, (number / 100) % 100)
+    }
+}
+
+/// Looks an index up by name. With no schema, the name resolves through the
+/// session's `search_path`, as an unqualified name in a statement does.
+pub async fn invalid_index(
+    client: &Client,
+    schema: Option<&str>,
+    name: &str,
+) -> Result<IndexState, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) \
+             FROM pg_index i \
+             WHERE i.indexrelid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) \
+                   ELSE quote_ident($1) || '.' || quote_ident($2) END)",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(query_error("look up index"))?;
+    Ok(match row {
+        None => IndexState::Absent,
+        Some(row) if row.get::<_, bool>(0) => IndexState::Valid {
+            definition: row.get(1),
+        },
+        Some(_) => IndexState::Invalid,
+    })
+}
+
+/// Lists the sessions that block `pid`, with what they are doing.
+pub async fn blocking_pids(client: &Client, pid: i32) -> Result<Vec<BlockingPid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                    coalesce(a.query, ''), \
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8 \
+             FROM pg_stat_activity a \
+             WHERE a.pid = ANY (pg_blocking_pids($1)) \
+             ORDER BY a.pid",
+            &[&pid],
+        )
+        .await
+        .map_err(query_error("list blocking sessions"))?;
+    Ok(rows
+        .iter()
+        .map(|row| BlockingPid {
+            pid: row.get(0),
+            application_name: row.get(1),
+            state: row.get(2),
+            query: row.get(3),
+            duration: Duration::from_secs_f64(row.get::<_, f64>(4).max(0.0)),
+        })
+        .collect())
+}
+
+/// Samples the index build of backend `pid`; `None` when it builds none.
+pub async fn create_index_progress(
+    client: &Client,
+    pid: i32,
+) -> Result<Option<IndexProgress>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total \
+             FROM pg_stat_progress_create_index WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .map_err(query_error("read pg_stat_progress_create_index"))?;
+    Ok(row.map(|row| IndexProgress {
+        phase: row.get(0),
+        blocks_done: row.get(1),
+        blocks_total: row.get(2),
+        tuples_done: row.get(3),
+        tuples_total: row.get(4),
+    }))
+}
+
+/// Reads size and row estimate of each table that exists; missing tables are
+/// left out.
+pub async fn table_sizes(
+    client: &Client,
+    tables: &[RelationName],
+) -> Result<Vec<TableSize>, DbError> {
+    let mut sizes = Vec::new();
+    for table in tables {
+        let row = client
+            .query_opt(
+                "SELECT pg_total_relation_size(c.oid), c.reltuples::float8 \
+                 FROM pg_class c \
+                 WHERE c.oid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) \
+                       ELSE quote_ident($1) || '.' || quote_ident($2) END)",
+                &[&table.schema, &table.name],
+            )
+            .await
+            .map_err(query_error("read table sizes"))?;
+        if let Some(row) = row {
+            sizes.push(TableSize {
+                table: table.clone(),
+                total_bytes: row.get(0),
+                rows_estimate: row.get(1),
+            });
+        }
+    }
+    Ok(sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_split() {
+        assert_eq!(version_from_num(150004), PgVersion::new(15, 4));
+        assert_eq!(version_from_num(110000), PgVersion::new(11, 0));
+        assert_eq!(version_from_num(90624), PgVersion::new(9, 6));
+    }
+}
