@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Lint(args) => cli::lint::run(args),
-            Command::Apply(args) => cli::apply::run(args).await,
+            Command::Apply(args) => cli::apply::run(args, cli.quiet).await,
             Command::Status(args) => cli::apply::status(args).await,
         }
     });

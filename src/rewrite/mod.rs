@@ -147,7 +147,8 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
                 kind: StepKind::Transaction,
                 statements: Vec::new(),
             });
-            step.statements.push(step_statement(stmt, analysis, None));
+            step.statements
+                .push(step_statement(stmt, analysis, file.version, None));
             continue;
         }
 
@@ -163,7 +164,7 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
         steps.push(Step {
             index: 0,
             kind,
-            statements: vec![step_statement(stmt, analysis, sql)],
+            statements: vec![step_statement(stmt, analysis, file.version, sql)],
         });
     }
     close(&mut steps, &mut open);
@@ -287,14 +288,38 @@ fn relation_name(range: &pg_query::protobuf::RangeVar) -> RelationName {
 fn step_statement(
     stmt: &Statement,
     analysis: &Analysis,
+    version: PgVersion,
     rewritten: Option<String>,
 ) -> StepStatement {
-    StepStatement {
-        rewritten: rewritten.is_some(),
-        sql: rewritten.unwrap_or_else(|| stmt.text.clone()),
-        line: stmt.line,
-        locks: analysis.effects.clone(),
+    match rewritten {
+        None => StepStatement {
+            rewritten: false,
+            sql: stmt.text.clone(),
+            line: stmt.line,
+            locks: analysis.effects.clone(),
+        },
+        Some(sql) => StepStatement {
+            locks: reanalyze(&sql, version).unwrap_or_else(|| analysis.effects.clone()),
+            rewritten: true,
+            sql,
+            line: stmt.line,
+        },
     }
+}
+
+/// Returns the locks of rewritten SQL, which pgshift produced from a parsed
+/// statement and so always parses.
+fn reanalyze(sql: &str, version: PgVersion) -> Option<Vec<LockEffect>> {
+    let parsed = pg_query::parse(sql).ok()?;
+    let node = parsed
+        .protobuf
+        .stmts
+        .first()?
+        .stmt
+        .as_ref()?
+        .node
+        .as_ref()?;
+    Some(crate::locks::analyze(node, version).effects)
 }
 
 fn close(steps: &mut Vec<Step>, open: &mut Option<Step>) {
