@@ -138,6 +138,8 @@ fn plan(versions: Vec<Version>) -> Plan {
     Plan {
         path: PathBuf::from("plan.yaml"),
         name: "test".to_string(),
+        description: None,
+        settings: Settings::default(),
         versions,
         phases: vec![Phase {
             name: "all".to_string(),
