@@ -71,7 +71,10 @@ impl AnalyzedFile {
         let parsed = sql::parse(&text)?;
         // Before the first statement the directive marks the whole file;
         // further down it marks only the statement below it.
-        let first = parsed.statements.first().map_or(usize::MAX, |s| s.span.start);
+        let first = parsed
+            .statements
+            .first()
+            .map_or(usize::MAX, |s| s.span.start);
         let directive = parsed
             .directives
             .iter()

@@ -12,7 +12,7 @@ use pg_query::NodeEnum;
 
 use super::facts::{relation_name, string_value, Known, SchemaFacts};
 use super::text::{self, quote_ident, quote_relation};
-use super::{Note, NotNullProofs, Piece, Place, StepKind};
+use super::{NotNullProofs, Note, Piece, Place, StepKind};
 use crate::analysis::{contains_relation, StatementContext};
 use crate::locks::{PgVersion, RelationName};
 use crate::sql::Statement;
@@ -125,7 +125,10 @@ fn partitioned_index(
     };
     let partitions = input.facts.partitions_of(table)?;
     if index.idxname.is_empty() {
-        return skip(notes, "name the index so its partitions' indexes can be attached to it");
+        return skip(
+            notes,
+            "name the index so its partitions' indexes can be attached to it",
+        );
     }
     if partitions
         .iter()
@@ -137,7 +140,10 @@ fn partitioned_index(
         );
     }
     let Some(columns) = index_column_names(index) else {
-        return skip(notes, "the index has expression keys whose index names pgshift cannot predict");
+        return skip(
+            notes,
+            "the index has expression keys whose index names pgshift cannot predict",
+        );
     };
     let stmt_text = &input.stmt.text;
     let relation_at = input.offset(index.relation.as_ref()?.location)?;
@@ -161,7 +167,10 @@ fn partitioned_index(
     for partition in partitions {
         let child_name = format!("{}_{}_idx", partition.name, columns.join("_"));
         if child_name.len() > MAX_IDENTIFIER {
-            return skip(notes, "a partition's index name would be truncated by PostgreSQL");
+            return skip(
+                notes,
+                "a partition's index name would be truncated by PostgreSQL",
+            );
         }
         // Replace the later range first so the earlier offsets hold.
         let sql = text::replace(
@@ -196,7 +205,9 @@ fn partitioned_index(
 
 /// Returns the token of the index name: the first token after `INDEX`,
 /// past `CONCURRENTLY` and `IF NOT EXISTS`.
-fn index_name_token(tokens: &[pg_query::protobuf::ScanToken]) -> Option<&pg_query::protobuf::ScanToken> {
+fn index_name_token(
+    tokens: &[pg_query::protobuf::ScanToken],
+) -> Option<&pg_query::protobuf::ScanToken> {
     let at = tokens.iter().position(|t| t.token == Token::Index as i32)?;
     let skipped = [Token::Concurrently, Token::IfP, Token::Not, Token::Exists];
     tokens[at + 1..]
@@ -221,7 +232,11 @@ fn relation_token_end(tokens: &[pg_query::protobuf::ScanToken], start: usize) ->
 /// or `None` when a key is an expression.
 fn index_column_names(index: &IndexStmt) -> Option<Vec<String>> {
     let mut names = Vec::new();
-    for param in index.index_params.iter().chain(&index.index_including_params) {
+    for param in index
+        .index_params
+        .iter()
+        .chain(&index.index_including_params)
+    {
         match &param.node {
             Some(NodeEnum::IndexElem(elem)) if !elem.name.is_empty() => {
                 names.push(elem.name.clone())
@@ -319,9 +334,10 @@ fn reindex_concurrently(
     notes: &mut Vec<Note>,
 ) -> Option<Vec<Piece>> {
     const NAME: &str = "reindex-concurrently";
-    let concurrent = reindex.params.iter().any(|p| {
-        matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently")
-    });
+    let concurrent = reindex
+        .params
+        .iter()
+        .any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"));
     let kind = reindex.kind;
     let is_index = kind == ReindexObjectType::ReindexObjectIndex as i32;
     let is_table = kind == ReindexObjectType::ReindexObjectTable as i32;
@@ -346,7 +362,11 @@ fn reindex_concurrently(
         );
         return None;
     }
-    let sql = text::insert_after_any(&input.stmt.text, &[Token::Index, Token::Table], " CONCURRENTLY")?;
+    let sql = text::insert_after_any(
+        &input.stmt.text,
+        &[Token::Index, Token::Table],
+        " CONCURRENTLY",
+    )?;
     Some(vec![Piece {
         sql,
         place: Place::Alone(StepKind::Autocommit),
@@ -512,7 +532,10 @@ fn add_key_using_index(
         None
     };
     if c.conname.is_empty() {
-        return skip(notes, "name the constraint so its index can be built under that name");
+        return skip(
+            notes,
+            "name the constraint so its index can be built under that name",
+        );
     }
     if c.deferrable || !c.including.is_empty() || !c.options.is_empty() || !c.indexspace.is_empty()
     {
@@ -526,7 +549,10 @@ fn add_key_using_index(
         return None;
     }
     if input.facts.is_partitioned(target.table) == Known::Yes {
-        return skip(notes, "an index on a partitioned table cannot be built concurrently");
+        return skip(
+            notes,
+            "an index on a partitioned table cannot be built concurrently",
+        );
     }
     let columns: Vec<String> = c
         .keys
@@ -630,7 +656,11 @@ fn set_not_null(
 }
 
 /// `DETACH PARTITION` → `DETACH PARTITION ... CONCURRENTLY` on PG 14+.
-fn detach_concurrently(input: &Input, target: &Target, notes: &mut Vec<Note>) -> Option<Vec<Piece>> {
+fn detach_concurrently(
+    input: &Input,
+    target: &Target,
+    notes: &mut Vec<Note>,
+) -> Option<Vec<Piece>> {
     const NAME: &str = "detach-partition-concurrently";
     if input.version.major < 14 {
         input.note(

@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use pg_query::NodeEnum;
 
 use crate::analysis::{AnalyzedFile, FileMode, NO_TRANSACTION_DIRECTIVE};
-use crate::locks::{Analysis, LockEffect, PgVersion, RelationName, TransactionControl, TransactionUse};
+use crate::locks::{
+    Analysis, LockEffect, PgVersion, RelationName, TransactionControl, TransactionUse,
+};
 use crate::sql::Statement;
 
 mod facts;
@@ -210,7 +212,10 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
 
     for (stmt, analysis, context) in file.statements() {
         if let TransactionUse::Control(control) = analysis.transaction {
-            if !matches!(control, TransactionControl::Begin | TransactionControl::Commit) {
+            if !matches!(
+                control,
+                TransactionControl::Begin | TransactionControl::Commit
+            ) {
                 return Err(unsupported(
                     file,
                     stmt,

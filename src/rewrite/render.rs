@@ -151,7 +151,11 @@ impl Renderer<'_> {
             statements[source - 1].span.end
         };
         let gap = &self.file.text[from..start];
-        self.out.push_str(if source == 0 { gap } else { strip_separator(gap) });
+        self.out.push_str(if source == 0 {
+            gap
+        } else {
+            strip_separator(gap)
+        });
         self.written_source = Some(source);
     }
 
@@ -164,11 +168,9 @@ impl Renderer<'_> {
         } else {
             statements[source - 1].span.end
         };
-        self.file
-            .parsed
-            .directives
-            .iter()
-            .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start >= from && d.span.start < start)
+        self.file.parsed.directives.iter().any(|d| {
+            d.text == NO_TRANSACTION_DIRECTIVE && d.span.start >= from && d.span.start < start
+        })
     }
 
     /// Writes a line of pgshift's own between the leading text and the
