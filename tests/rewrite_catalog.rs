@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 #[allow(unused)]
-mod common;
+pub mod common;
 
 use tokio_postgres::Client;
 

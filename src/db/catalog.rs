@@ -31,6 +31,16 @@ SELECT n.nspname::text, c.relname::text
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'I'";
 
+const PARTITION_KEYS: &str = "
+SELECT n.nspname::text, c.relname::text,
+       array_agg(a.attname::text ORDER BY k.ord), bool_and(k.attnum <> 0)
+  FROM pg_partitioned_table p
+  JOIN pg_class c ON c.oid = p.partrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+ GROUP BY 1, 2";
+
 /// Reads the facts rewrites need from the database of `client`.
 pub async fn schema_facts(client: &Client) -> Result<SchemaFacts, DbError> {
     let error = |what| move |source| DbError::Query { what, source };
@@ -72,6 +82,18 @@ pub async fn schema_facts(client: &Client) -> Result<SchemaFacts, DbError> {
         facts
             .partitioned_indexes
             .insert(qualified(row.get(0), row.get(1)));
+    }
+    for row in client
+        .query(PARTITION_KEYS, &[])
+        .await
+        .map_err(error("partition keys"))?
+    {
+        // A key with an expression has attnum 0 and no column name.
+        if row.get::<_, bool>(3) {
+            facts
+                .partition_keys
+                .insert(qualified(row.get(0), row.get(1)), row.get(2));
+        }
     }
     Ok(facts)
 }

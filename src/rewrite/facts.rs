@@ -29,6 +29,9 @@ pub struct SchemaFacts {
     pub partitioned_indexes: BTreeSet<RelationName>,
     /// Partitioned tables that have a DEFAULT partition.
     pub default_partitions: BTreeSet<RelationName>,
+    /// The partition key columns of partitioned tables whose key is plain
+    /// columns.
+    pub partition_keys: BTreeMap<RelationName, Vec<String>>,
 }
 
 /// What the facts say about a yes-or-no question.
@@ -48,6 +51,14 @@ impl SchemaFacts {
             .iter()
             .find(|(parent, _)| same_relation(parent, table))
             .map(|(_, children)| children)
+    }
+
+    /// Returns the partition key columns of `table`, when known.
+    pub fn partition_key(&self, table: &RelationName) -> Option<&Vec<String>> {
+        self.partition_keys
+            .iter()
+            .find(|(parent, _)| same_relation(parent, table))
+            .map(|(_, key)| key)
     }
 
     /// Whether `table` is a partitioned table.
@@ -112,8 +123,19 @@ impl SchemaFacts {
         let Some(table) = create.relation.as_ref().map(relation_name) else {
             return;
         };
-        if create.partspec.is_some() {
+        if let Some(spec) = &create.partspec {
             self.partitions.entry(table.clone()).or_default();
+            let key: Vec<String> = spec
+                .part_params
+                .iter()
+                .filter_map(|p| match &p.node {
+                    Some(NodeEnum::PartitionElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            if key.len() == spec.part_params.len() {
+                self.partition_keys.insert(table.clone(), key);
+            }
         }
         if let Some(parent) = create.inh_relations.first().and_then(|n| n.node.as_ref()) {
             if let (NodeEnum::RangeVar(parent), Some(bound)) = (parent, &create.partbound) {

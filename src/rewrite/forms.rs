@@ -692,10 +692,51 @@ fn detach_concurrently(
         ),
         Known::No => {}
     }
-    Some(vec![Piece {
-        sql: text::append(&input.stmt.text, " CONCURRENTLY"),
-        place: Place::Alone(StepKind::Autocommit),
-    }])
+    // A concurrent detach leaves the partition with a CHECK constraint
+    // copying its bound, named as PostgreSQL names a CHECK: after its one
+    // column, or after the table alone when the key has several.
+    let Some(key) = input.facts.partition_key(target.table) else {
+        input.note(
+            notes,
+            NAME,
+            true,
+            "the partition key is not known, so the CHECK constraint a concurrent detach \
+             leaves behind cannot be dropped; give --database-url"
+                .to_string(),
+        );
+        return None;
+    };
+    let NodeEnum::AlterTableStmt(alter) = &input.stmt.node else {
+        return None;
+    };
+    let partition = alter.cmds.first().and_then(|c| match &c.node {
+        Some(NodeEnum::AlterTableCmd(cmd)) => match cmd.def.as_ref()?.node.as_ref()? {
+            NodeEnum::PartitionCmd(p) => p.name.as_ref().map(relation_name),
+            _ => None,
+        },
+        _ => None,
+    })?;
+    let check = match key.as_slice() {
+        [column] => format!("{}_{}_check", partition.name, column),
+        _ => format!("{}_check", partition.name),
+    };
+    if check.len() > MAX_IDENTIFIER {
+        return None;
+    }
+    Some(vec![
+        Piece {
+            sql: text::append(&input.stmt.text, " CONCURRENTLY"),
+            place: Place::Alone(StepKind::Autocommit),
+        },
+        Piece {
+            sql: format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                quote_relation(&partition),
+                quote_ident(&check)
+            ),
+            place: Place::Transaction,
+        },
+    ])
 }
 
 /// Returns the column of a `CHECK (col IS NOT NULL)` constraint.
