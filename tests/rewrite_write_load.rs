@@ -160,9 +160,13 @@ async fn run_steps(client: &tokio_postgres::Client, steps: &[Step]) -> usize {
 /// and the time the steps took.
 async fn under_load(kind: &Kind, steps: &[Step]) -> (Load, Duration, usize) {
     let db = common::TestDb::new(&format!("load_{}", kind.fixture)).await;
-    db.exec(&read(&format!("tests/fixtures/fix/{}/schema.sql", kind.fixture)))
+    db.exec(&read(&format!(
+        "tests/fixtures/fix/{}/schema.sql",
+        kind.fixture
+    )))
+    .await;
+    db.exec(&kind.fill.replace("$ROWS", &ROWS.to_string()))
         .await;
-    db.exec(&kind.fill.replace("$ROWS", &ROWS.to_string())).await;
     db.exec("VACUUM ANALYZE").await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -185,18 +189,23 @@ fn fixed_steps(kind: &Kind) -> Vec<Step> {
         facts.learn(&stmt.node);
     }
     let input = read(&format!("tests/fixtures/fix/{}/input.sql", kind.fixture));
-    let file = AnalyzedFile::new(Path::new(kind.fixture), input, false, PgVersion::new(15, 0))
-        .unwrap();
+    let file =
+        AnalyzedFile::new(Path::new(kind.fixture), input, false, PgVersion::new(15, 0)).unwrap();
     fix_file(&file, &facts).unwrap().steps
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_statements_under_write_load() {
     println!("lock_timeout {LOCK_TIMEOUT_MS} ms, {ROWS} rows");
-    println!("{:<20} {:>8} {:>12} {:>10} {:>8}", "kind", "writes", "max wait ms", "took ms", "retries");
+    println!(
+        "{:<20} {:>8} {:>12} {:>10} {:>8}",
+        "kind", "writes", "max wait ms", "took ms", "retries"
+    );
     for kind in &KINDS {
         let steps = fixed_steps(kind);
-        assert!(steps.iter().any(|s| s.statements.iter().any(|t| t.rewritten)));
+        assert!(steps
+            .iter()
+            .any(|s| s.statements.iter().any(|t| t.rewritten)));
         let (load, took, retries) = under_load(kind, &steps).await;
         println!(
             "{:<20} {:>8} {:>12} {:>10} {:>8}",
@@ -206,7 +215,12 @@ async fn rewritten_statements_under_write_load() {
             took.as_millis(),
             retries
         );
-        assert!(load.errors.is_empty(), "{}: writes failed: {:?}", kind.fixture, load.errors);
+        assert!(
+            load.errors.is_empty(),
+            "{}: writes failed: {:?}",
+            kind.fixture,
+            load.errors
+        );
         assert!(load.writes > 0, "{}: the writer never wrote", kind.fixture);
     }
 
