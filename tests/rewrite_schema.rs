@@ -6,7 +6,6 @@
 //! clean.
 
 #[path = "rewrite_catalog.rs"]
-#[allow(dead_code)]
 mod catalog;
 
 use catalog::common;

@@ -5,7 +5,6 @@
 //! under the same load.
 
 #[path = "rewrite_catalog.rs"]
-#[allow(dead_code)]
 mod catalog;
 
 use catalog::common;

@@ -34,7 +34,7 @@ pub struct SchemaFacts {
     pub partition_keys: BTreeMap<RelationName, Vec<String>>,
 }
 
-/// What the facts say about a yes-or-no question.
+/// The answer the facts give to a yes-or-no question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
     Yes,
@@ -61,22 +61,22 @@ impl SchemaFacts {
             .map(|(_, key)| key)
     }
 
-    /// Whether `table` is a partitioned table.
+    /// Returns whether `table` is a partitioned table.
     pub fn is_partitioned(&self, table: &RelationName) -> Known {
         self.known(self.partitions_of(table).is_some())
     }
 
-    /// Whether `index` backs a constraint.
+    /// Returns whether `index` backs a constraint.
     pub fn backs_constraint(&self, index: &RelationName) -> Known {
         self.known(contains(&self.constraint_indexes, index))
     }
 
-    /// Whether `index` is a partitioned index.
+    /// Returns whether `index` is a partitioned index.
     pub fn is_partitioned_index(&self, index: &RelationName) -> Known {
         self.known(contains(&self.partitioned_indexes, index))
     }
 
-    /// Whether the partitioned table `table` has a default partition.
+    /// Returns whether the partitioned table `table` has a default partition.
     pub fn has_default_partition(&self, table: &RelationName) -> Known {
         self.known(contains(&self.default_partitions, table))
     }
