@@ -131,7 +131,8 @@ async fn snapshot_sees_each_kind_of_difference() {
         .any(|l| l.contains("t_a_idx") && l.ends_with(" VALID")));
 
     // Each change must show up in the part of the snapshot it belongs to.
-    let changes: [(&str, &str, fn(&Snapshot) -> &Vec<String>); 6] = [
+    type Part = fn(&Snapshot) -> &Vec<String>;
+    let changes: [(&str, &str, Part); 6] = [
         (
             "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
             "not null",
