@@ -69,10 +69,16 @@ impl AnalyzedFile {
         version: PgVersion,
     ) -> Result<AnalyzedFile, ParseError> {
         let parsed = sql::parse(&text)?;
+        // Before the first statement the directive marks the whole file;
+        // further down it marks only the statement below it.
+        let first = parsed
+            .statements
+            .first()
+            .map_or(usize::MAX, |s| s.span.start);
         let directive = parsed
             .directives
             .iter()
-            .any(|d| d.text == NO_TRANSACTION_DIRECTIVE);
+            .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start < first);
         let mode = if autocommit || directive {
             FileMode::Autocommit
         } else {

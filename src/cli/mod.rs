@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod apply;
+pub mod fix;
 pub mod lint;
 
 /// Schema changes for live PostgreSQL databases without downtime.
@@ -33,6 +34,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show which migrations of a plan are applied, pending or changed.
     Status(StatusArgs),
+    /// Rewrite migration files into their online forms.
+    Fix(FixArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,4 +112,37 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Migration files or folders (searched recursively for .sql files;
+    /// .down.sql files are skipped). Files are fixed in sorted order, and
+    /// what earlier files create is known to later ones.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Print a unified diff of each file that would change, and exit 1
+    /// when one would.
+    #[arg(long, conflicts_with_all = ["write", "out"])]
+    pub diff: bool,
+
+    /// Rewrite the files in place.
+    #[arg(long, conflicts_with = "out")]
+    pub write: bool,
+
+    /// Write the rewritten files into DIR under their file names.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// PostgreSQL version the rewrites target, e.g. 11 or 14.3. With
+    /// --database-url the server's own version is used.
+    #[arg(long, value_name = "VERSION", default_value = "15")]
+    pub pg_version: String,
+
+    /// Database whose catalog tells which tables are partitioned and which
+    /// indexes back constraints. Without it, rewrites that need those facts
+    /// are listed as skipped or unchecked.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }

@@ -5,6 +5,7 @@
 //! read by itself. Passwords never leave this module: everything shown to a
 //! user goes through [`ConnInfo::redacted`].
 
+pub mod catalog;
 mod introspect;
 
 pub use introspect::{

@@ -4,17 +4,32 @@
 //! Statements that PostgreSQL rejects inside a transaction block
 //! (`CREATE INDEX CONCURRENTLY` and friends) become steps of their own; the
 //! other statements of a migration stay together in transactional steps,
-//! in file order. Edits are made on the original text by byte span, so the
-//! rewritten SQL keeps the author's comments and layout.
+//! in file order. A `VALIDATE CONSTRAINT` always gets a transaction of its
+//! own, so its scan never runs under a lock taken by the statements around
+//! it. Edits are made on the original text by byte span, so the rewritten
+//! SQL keeps the author's comments and layout.
+//!
+//! [`plan_file`] gives the steps `apply` runs; [`fix_file`] renders the
+//! same steps back into a migration file, which is what `pgshift fix`
+//! prints. Both come from one list of planned statements, so the two never
+//! disagree.
 
-use pg_query::protobuf::{ObjectType, Token};
+use std::collections::HashMap;
+
 use pg_query::NodeEnum;
 
-use crate::analysis::{contains_relation, AnalyzedFile, FileMode, StatementContext};
+use crate::analysis::{AnalyzedFile, FileMode, NO_TRANSACTION_DIRECTIVE};
 use crate::locks::{
     Analysis, LockEffect, PgVersion, RelationName, TransactionControl, TransactionUse,
 };
 use crate::sql::Statement;
+
+mod facts;
+mod forms;
+mod render;
+mod text;
+
+pub use facts::{Known, SchemaFacts};
 
 /// How the executor runs a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -67,6 +82,19 @@ impl Step {
     }
 }
 
+/// A rewrite that was not made, or made without a fact it would need.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    /// 1-based line of the statement.
+    pub line: usize,
+    /// Short name of the rewrite, e.g. `drop-index-concurrently`.
+    pub rewrite: &'static str,
+    /// True when the statement was left as written.
+    pub skipped: bool,
+    /// Why, and what would make the rewrite possible.
+    pub reason: String,
+}
+
 /// Errors from turning a migration into steps.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
@@ -86,12 +114,72 @@ pub enum RewriteError {
     },
 }
 
+/// The plan of one file: its steps, and the notes on rewrites not made.
+#[derive(Debug, Clone)]
+pub struct FilePlan {
+    pub steps: Vec<Step>,
+    pub notes: Vec<Note>,
+    units: Vec<Unit>,
+}
+
+/// The output of `pgshift fix` for one file.
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    /// The rewritten file text.
+    pub text: String,
+    /// True when `text` differs from the input.
+    pub changed: bool,
+    pub steps: Vec<Step>,
+    pub notes: Vec<Note>,
+}
+
+/// Where a planned statement runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// In the current transaction, with its neighbours.
+    Transaction,
+    /// In a transaction of its own.
+    OwnTransaction,
+    /// Outside any transaction block, as a step of the given kind.
+    Alone(StepKind),
+}
+
+/// One statement the plan sends, or a transaction control statement of
+/// the file, in file order.
+#[derive(Debug, Clone)]
+struct Unit {
+    /// Index of the file statement it comes from.
+    source: usize,
+    sql: String,
+    place: Place,
+    control: Option<TransactionControl>,
+    /// The step the unit belongs to; `None` for control statements.
+    step: Option<usize>,
+}
+
+/// A statement of the online form: its text and where it runs.
+#[derive(Debug, Clone)]
+struct Piece {
+    sql: String,
+    place: Place,
+}
+
 /// Parses a migration, rewrites its statements into their online forms and
 /// groups them into steps.
 pub fn plan_migration(
     migration: &crate::plan::Migration,
     version: PgVersion,
 ) -> Result<Vec<Step>, RewriteError> {
+    plan_migration_with(migration, version, &SchemaFacts::default()).map(|plan| plan.steps)
+}
+
+/// Like [`plan_migration`], with facts about the schema from the database
+/// or from earlier migrations.
+pub fn plan_migration_with(
+    migration: &crate::plan::Migration,
+    version: PgVersion,
+    facts: &SchemaFacts,
+) -> Result<FilePlan, RewriteError> {
     let file = AnalyzedFile::new(
         &migration.path,
         migration.sql.clone(),
@@ -104,28 +192,30 @@ pub fn plan_migration(
         column: e.column,
         message: e.message,
     })?;
-    plan_file(&file)
+    plan_file_with(&file, facts)
 }
 
 /// Groups the statements of an analyzed file into steps, rewriting those
 /// that have an online form.
 pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
-    reject_unsupported(file)?;
+    plan_file_with(file, &SchemaFacts::default()).map(|plan| plan.steps)
+}
 
-    let mut steps: Vec<Step> = Vec::new();
-    let mut open: Option<Step> = None;
+/// Like [`plan_file`], with facts about the schema. The facts are updated
+/// with what the file's own statements change as planning goes on.
+pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePlan, RewriteError> {
+    reject_unsupported(file)?;
+    let mut facts = facts.clone();
+    let mut notes = Vec::new();
+    let mut units = Vec::new();
+    let mut proofs = NotNullProofs::default();
 
     for (stmt, analysis, context) in file.statements() {
-        match analysis.transaction {
-            TransactionUse::Control(TransactionControl::Begin) => {
-                close(&mut steps, &mut open);
-                continue;
-            }
-            TransactionUse::Control(TransactionControl::Commit) => {
-                close(&mut steps, &mut open);
-                continue;
-            }
-            TransactionUse::Control(_) => {
+        if let TransactionUse::Control(control) = analysis.transaction {
+            if !matches!(
+                control,
+                TransactionControl::Begin | TransactionControl::Commit
+            ) {
                 return Err(unsupported(
                     file,
                     stmt,
@@ -133,128 +223,144 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
                      migration; pgshift commits each transaction itself",
                 ));
             }
-            _ => {}
-        }
-
-        let online = online_form(stmt, analysis, context);
-        let runs_alone = file.mode == FileMode::Autocommit
-            || online.is_some()
-            || analysis.transaction == TransactionUse::NotInBlock;
-
-        if !runs_alone {
-            let step = open.get_or_insert_with(|| Step {
-                index: 0,
-                kind: StepKind::Transaction,
-                statements: Vec::new(),
+            units.push(Unit {
+                source: stmt.index,
+                sql: stmt.text.clone(),
+                place: Place::Transaction,
+                control: Some(control),
+                step: None,
             });
-            step.statements
-                .push(step_statement(stmt, analysis, file.version, None));
             continue;
         }
 
-        // A statement that cannot run in a transaction block ends the
-        // current transaction step even inside an explicit BEGIN ... COMMIT,
-        // because pgshift opens and commits every transaction itself; lint
-        // reports such a file.
-        close(&mut steps, &mut open);
-        let (sql, kind) = match online {
-            Some(online) => (Some(online.sql), online.kind),
-            None => (None, kind_of(stmt)),
+        let input = forms::Input {
+            stmt,
+            context,
+            version: file.version,
+            facts: &facts,
+            proofs: &proofs,
         };
-        steps.push(Step {
-            index: 0,
-            kind,
-            statements: vec![step_statement(stmt, analysis, file.version, sql)],
-        });
+        let pieces = forms::online_form(&input, &mut notes)
+            .unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]);
+        for piece in pieces {
+            let place = match (file.mode, piece.place) {
+                (FileMode::Autocommit, Place::Alone(kind)) => Place::Alone(kind),
+                (FileMode::Autocommit, _) => Place::Alone(StepKind::Autocommit),
+                (FileMode::Wrapped, place) => place,
+            };
+            units.push(Unit {
+                source: stmt.index,
+                sql: piece.sql,
+                place,
+                control: None,
+                step: None,
+            });
+        }
+        facts.learn(&stmt.node);
+        proofs.learn(&stmt.node);
     }
-    close(&mut steps, &mut open);
 
-    for (i, step) in steps.iter_mut().enumerate() {
-        step.index = i;
-    }
-    Ok(steps)
+    let steps = build_steps(file, &mut units);
+    Ok(FilePlan {
+        steps,
+        notes,
+        units,
+    })
 }
 
-/// A statement's online form, with the step kind it runs as.
-struct OnlineForm {
-    sql: String,
-    kind: StepKind,
+/// Plans a file and renders the plan back into a migration file: the text
+/// `pgshift fix` prints, which runs as the same steps.
+pub fn fix_file(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<Fixed, RewriteError> {
+    let plan = plan_file_with(file, facts)?;
+    let text = render::render(file, &plan.units, &plan.steps);
+    Ok(Fixed {
+        changed: text != file.text,
+        text,
+        steps: plan.steps,
+        notes: plan.notes,
+    })
 }
 
-/// Returns the online form of a statement, or `None` when it is already
-/// safe or has no online form that keeps its meaning.
-fn online_form(
-    stmt: &Statement,
-    analysis: &Analysis,
-    context: &StatementContext,
-) -> Option<OnlineForm> {
-    let _ = analysis;
-    match &stmt.node {
-        NodeEnum::IndexStmt(index) if !index.concurrent => {
-            let table = relation_name(index.relation.as_ref()?);
-            // A table created earlier in the same migration is empty, so the
-            // plain build is instant; inside the creating transaction the
-            // table is also invisible to other sessions, and CONCURRENTLY
-            // would fail there.
-            if contains_relation(&context.created_in_file, &table) {
-                return None;
+/// Where a statement without an online form runs.
+fn default_piece(file: &AnalyzedFile, stmt: &Statement, analysis: &Analysis) -> Piece {
+    let place = if analysis.transaction == TransactionUse::NotInBlock || marked_alone(file, stmt) {
+        Place::Alone(kind_of(stmt))
+    } else if is_validate(&stmt.node) {
+        Place::OwnTransaction
+    } else {
+        Place::Transaction
+    };
+    Piece {
+        sql: stmt.text.clone(),
+        place,
+    }
+}
+
+/// Returns true when a `-- pgshift:no-transaction` line sits between the
+/// previous statement and `stmt` (and so is not the file's own marker).
+fn marked_alone(file: &AnalyzedFile, stmt: &Statement) -> bool {
+    if stmt.index == 0 {
+        return false;
+    }
+    let previous_end = file.parsed.statements[stmt.index - 1].span.end;
+    file.parsed.directives.iter().any(|d| {
+        d.text == NO_TRANSACTION_DIRECTIVE
+            && d.span.start >= previous_end
+            && d.span.start < stmt.span.start
+    })
+}
+
+/// Returns true for an `ALTER TABLE` with a `VALIDATE CONSTRAINT`.
+fn is_validate(node: &NodeEnum) -> bool {
+    use pg_query::protobuf::AlterTableType;
+    let NodeEnum::AlterTableStmt(alter) = node else {
+        return false;
+    };
+    alter.cmds.iter().any(|cmd| {
+        matches!(&cmd.node, Some(NodeEnum::AlterTableCmd(c))
+            if c.subtype == AlterTableType::AtValidateConstraint as i32)
+    })
+}
+
+/// Groups units into steps and records each unit's step.
+fn build_steps(file: &AnalyzedFile, units: &mut [Unit]) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut open = false;
+    let statements = &file.parsed.statements;
+
+    for unit in units.iter_mut() {
+        if unit.control.is_some() {
+            open = false;
+            continue;
+        }
+        let stmt = &statements[unit.source];
+        let analysis = &file.analyses[unit.source];
+        let statement = step_statement(stmt, analysis, file.version, &unit.sql);
+        match &unit.place {
+            Place::Transaction if open => {
+                let step = steps.last_mut().expect("an open step exists");
+                step.statements.push(statement);
             }
-            let sql = insert_after_index_keyword(&stmt.text, " CONCURRENTLY")?;
-            let kind = if index.idxname.is_empty() {
-                // TODO: find the generated name of an unnamed index so an
-                // INVALID leftover of a failed build can be found and dropped.
-                StepKind::Autocommit
-            } else {
-                StepKind::ConcurrentIndex {
-                    index: RelationName {
-                        schema: table.schema.clone(),
-                        name: index.idxname.clone(),
-                    },
-                    table,
-                }
-            };
-            Some(OnlineForm { sql, kind })
+            Place::Transaction | Place::OwnTransaction => {
+                steps.push(Step {
+                    index: steps.len(),
+                    kind: StepKind::Transaction,
+                    statements: vec![statement],
+                });
+                open = unit.place == Place::Transaction;
+            }
+            Place::Alone(kind) => {
+                steps.push(Step {
+                    index: steps.len(),
+                    kind: kind.clone(),
+                    statements: vec![statement],
+                });
+                open = false;
+            }
         }
-        NodeEnum::DropStmt(drop)
-            if drop.remove_type == ObjectType::ObjectIndex as i32
-                && !drop.concurrent
-                && drop.objects.len() == 1
-                && drop.behavior != pg_query::protobuf::DropBehavior::DropCascade as i32 =>
-        {
-            // TODO: leave the drop alone when the index backs a UNIQUE or
-            // PRIMARY KEY constraint (DROP INDEX CONCURRENTLY rejects it);
-            // that needs the catalog.
-            let insert = if drop.missing_ok {
-                " CONCURRENTLY"
-            } else {
-                // IF EXISTS makes the step safe to re-run after a crash
-                // between the drop and its journal entry.
-                " CONCURRENTLY IF EXISTS"
-            };
-            let sql = insert_after_index_keyword(&stmt.text, insert)?;
-            Some(OnlineForm {
-                sql,
-                kind: StepKind::Autocommit,
-            })
-        }
-        _ => None,
+        unit.step = Some(steps.len() - 1);
     }
-}
-
-/// Inserts `insert` right after the first `INDEX` keyword of `sql`, found
-/// with the PostgreSQL scanner so comments and literals are never touched.
-fn insert_after_index_keyword(sql: &str, insert: &str) -> Option<String> {
-    let scan = pg_query::scan(sql).ok()?;
-    let index = scan
-        .tokens
-        .iter()
-        .find(|t| t.token == Token::Index as i32)?;
-    let at = usize::try_from(index.end).ok()?;
-    let mut out = String::with_capacity(sql.len() + insert.len());
-    out.push_str(&sql[..at]);
-    out.push_str(insert);
-    out.push_str(&sql[at..]);
-    Some(out)
+    steps
 }
 
 fn kind_of(stmt: &Statement) -> StepKind {
@@ -262,7 +368,7 @@ fn kind_of(stmt: &Statement) -> StepKind {
         NodeEnum::IndexStmt(index) if index.concurrent && !index.idxname.is_empty() => {
             match index.relation.as_ref() {
                 Some(rel) => {
-                    let table = relation_name(rel);
+                    let table = facts::relation_name(rel);
                     StepKind::ConcurrentIndex {
                         index: RelationName {
                             schema: table.schema.clone(),
@@ -278,32 +384,25 @@ fn kind_of(stmt: &Statement) -> StepKind {
     }
 }
 
-fn relation_name(range: &pg_query::protobuf::RangeVar) -> RelationName {
-    RelationName {
-        schema: (!range.schemaname.is_empty()).then(|| range.schemaname.clone()),
-        name: range.relname.clone(),
-    }
-}
-
 fn step_statement(
     stmt: &Statement,
     analysis: &Analysis,
     version: PgVersion,
-    rewritten: Option<String>,
+    sql: &str,
 ) -> StepStatement {
-    match rewritten {
-        None => StepStatement {
+    if sql == stmt.text {
+        return StepStatement {
             rewritten: false,
             sql: stmt.text.clone(),
             line: stmt.line,
             locks: analysis.effects.clone(),
-        },
-        Some(sql) => StepStatement {
-            locks: reanalyze(&sql, version).unwrap_or_else(|| analysis.effects.clone()),
-            rewritten: true,
-            sql,
-            line: stmt.line,
-        },
+        };
+    }
+    StepStatement {
+        locks: reanalyze(sql, version).unwrap_or_else(|| analysis.effects.clone()),
+        rewritten: true,
+        sql: sql.to_string(),
+        line: stmt.line,
     }
 }
 
@@ -322,9 +421,56 @@ fn reanalyze(sql: &str, version: PgVersion) -> Option<Vec<LockEffect>> {
     Some(crate::locks::analyze(node, version).effects)
 }
 
-fn close(steps: &mut Vec<Step>, open: &mut Option<Step>) {
-    if let Some(step) = open.take() {
-        steps.push(step);
+/// Columns that a validated `CHECK (col IS NOT NULL)` earlier in the file
+/// proves not null, so `SET NOT NULL` on them skips its scan (PG 12+).
+#[derive(Debug, Default)]
+struct NotNullProofs {
+    /// Constraint name to (table, column), for checks added `NOT VALID`.
+    pending: HashMap<String, (String, String)>,
+    /// Constraint name to (table, column), for validated checks.
+    valid: HashMap<String, (String, String)>,
+}
+
+impl NotNullProofs {
+    fn proves(&self, table: &str, column: &str) -> bool {
+        self.valid.values().any(|(t, c)| t == table && c == column)
+    }
+
+    fn learn(&mut self, node: &NodeEnum) {
+        use pg_query::protobuf::AlterTableType;
+        let NodeEnum::AlterTableStmt(alter) = node else {
+            return;
+        };
+        let Some(table) = alter.relation.as_ref().map(|r| r.relname.clone()) else {
+            return;
+        };
+        for cmd in &alter.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            if cmd.subtype == AlterTableType::AtAddConstraint as i32 {
+                let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                else {
+                    continue;
+                };
+                let Some(column) = forms::not_null_check_column(c) else {
+                    continue;
+                };
+                let entry = (table.clone(), column);
+                if c.skip_validation {
+                    self.pending.insert(c.conname.clone(), entry);
+                } else {
+                    self.valid.insert(c.conname.clone(), entry);
+                }
+            } else if cmd.subtype == AlterTableType::AtValidateConstraint as i32 {
+                if let Some(entry) = self.pending.remove(&cmd.name) {
+                    self.valid.insert(cmd.name.clone(), entry);
+                }
+            } else if cmd.subtype == AlterTableType::AtDropConstraint as i32 {
+                self.pending.remove(&cmd.name);
+                self.valid.remove(&cmd.name);
+            }
+        }
     }
 }
 

@@ -1,0 +1,120 @@
+//! `pgshift fix` on the command line: diff, in-place and folder output,
+//! and the notes about rewrites that need a database.
+
+mod common;
+
+use std::process::Command;
+
+const INPUT: &str = "-- add a lookup index\nCREATE INDEX items_sku_idx ON items (sku);\nDROP INDEX items_old_idx;\n";
+
+fn fix(args: &[&str]) -> std::process::Output {
+    Command::new(common::pgshift_bin())
+        .arg("fix")
+        .args(args)
+        .output()
+        .expect("pgshift runs")
+}
+
+#[test]
+fn diff_prints_unified_diff_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V1__items.sql");
+    std::fs::write(&path, INPUT).unwrap();
+    let out = fix(&["--diff", path.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("--- a/"), "{stdout}");
+    assert!(
+        stdout.contains("-CREATE INDEX items_sku_idx ON items (sku);"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+CREATE INDEX CONCURRENTLY items_sku_idx ON items (sku);"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+-- pgshift:no-transaction"), "{stdout}");
+    // The file is not touched.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), INPUT);
+}
+
+#[test]
+fn without_database_notes_unchecked_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V1__items.sql");
+    std::fs::write(&path, INPUT).unwrap();
+    let out = fix(&["--diff", path.to_str().unwrap()]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("V1__items.sql:3: unchecked drop-index-concurrently"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--database-url"), "{stderr}");
+}
+
+#[test]
+fn write_edits_in_place_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V1__items.sql");
+    std::fs::write(&path, INPUT).unwrap();
+    let out = fix(&["--write", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let fixed = std::fs::read_to_string(&path).unwrap();
+    assert!(fixed.starts_with("-- add a lookup index\n"), "{fixed}");
+    assert!(
+        fixed.contains("DROP INDEX CONCURRENTLY IF EXISTS items_old_idx;"),
+        "{fixed}"
+    );
+
+    let again = fix(&["--diff", path.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(again.stdout.is_empty());
+}
+
+#[test]
+fn out_writes_copies_into_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("migrations");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("V1__items.sql"), INPUT).unwrap();
+    std::fs::write(
+        src.join("V1__items.down.sql"),
+        "DROP INDEX items_sku_idx;\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("fixed");
+    let out = fix(&["--out", out_dir.to_str().unwrap(), src.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let copy = std::fs::read_to_string(out_dir.join("V1__items.sql")).unwrap();
+    assert!(copy.contains("CREATE INDEX CONCURRENTLY"), "{copy}");
+    assert!(!out_dir.join("V1__items.down.sql").exists());
+    assert_eq!(
+        std::fs::read_to_string(src.join("V1__items.sql")).unwrap(),
+        INPUT
+    );
+}
+
+#[test]
+fn missing_path_is_an_error_naming_it() {
+    let out = fix(&["--diff", "/nonexistent/V9__x.sql"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("/nonexistent/V9__x.sql"), "{stderr}");
+}
+
+#[tokio::test]
+async fn database_url_finds_constraint_index() {
+    let db = common::TestDb::new("fix_cli_db").await;
+    db.exec("CREATE TABLE t (id bigint CONSTRAINT t_pkey PRIMARY KEY)")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V2__drop.sql");
+    std::fs::write(&path, "DROP INDEX t_pkey;\n").unwrap();
+    let out = fix(&["--diff", "--database-url", &db.url, path.to_str().unwrap()]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("skipped drop-index-concurrently"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("backs a constraint"), "{stderr}");
+}
