@@ -22,6 +22,17 @@ use super::copy::write_stats;
 use super::replay::Replayer;
 use super::{hooks, journal, query_error, BlueGreenError, BlueGreenReport, Context, Stage};
 
+/// Transactions of blue's database that were in progress in snapshot `$1`
+/// and still are. Transaction ids are cluster-wide, so the snapshot also
+/// lists transactions of other databases, which cannot write to blue.
+const OPEN_TRANSACTIONS: &str = "
+SELECT x::text FROM pg_snapshot_xip($1::text::pg_snapshot) AS x
+WHERE pg_xact_status(x) = 'in progress'
+  AND (EXISTS (SELECT 1 FROM pg_stat_activity a
+               WHERE a.backend_xid = xid(x) AND a.datname = current_database())
+       OR EXISTS (SELECT 1 FROM pg_prepared_xacts p
+                  WHERE p.transaction = xid(x) AND p.database = current_database()))";
+
 /// How often the drain checks for open transactions.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -99,8 +110,7 @@ async fn drain(
         let open: Vec<String> = context
             .blue
             .query(
-                "SELECT x::text FROM pg_snapshot_xip($1::text::pg_snapshot) AS x \
-                 WHERE pg_xact_status(x) = 'in progress'",
+                OPEN_TRANSACTIONS,
                 &[&snapshot],
             )
             .await
