@@ -621,3 +621,53 @@ async fn open_transaction_at_snapshot_is_replayed() {
     );
     setup.drop_role().await;
 }
+
+/// `Executor::apply` runs the in-place phase on blue, then hands the
+/// blue-green phase to `bluegreen`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_apply_runs_blue_green_phase() {
+    let blue = common::TestDb::new("bg_apply_blue").await;
+    let green = common::TestDb::new("bg_apply_green").await;
+    let mut plan = Plan::load(&common::repo_path("plans/oauth-bluegreen.yaml")).unwrap();
+    let spec = plan.phases[1].blue_green.as_mut().unwrap();
+    spec.green = GreenTarget::Conninfo(green.url.clone());
+
+    let mut executor = executor(&blue.url).await;
+    executor
+        .apply(&plan, &ApplyOptions::default(), &NoopReporter)
+        .await
+        .unwrap();
+
+    let count = |client: Client, version: &'static str| async move {
+        client
+            .query_one(
+                "SELECT count(*) FROM pgshift.applied_migrations WHERE plan_version = $1",
+                &[&version],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(count(blue.client().await, "1.3").await, 3);
+    assert_eq!(
+        count(blue.client().await, "2.0").await,
+        0,
+        "blue stays at 1.3"
+    );
+    assert_eq!(
+        count(green.client().await, "2.0").await,
+        6,
+        "green reaches 2.0"
+    );
+    let stages: i64 = blue
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pgshift.bluegreen_stages WHERE status = 'done'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stages, 5);
+}

@@ -109,10 +109,7 @@ async fn drain(
     loop {
         let open: Vec<String> = context
             .blue
-            .query(
-                OPEN_TRANSACTIONS,
-                &[&snapshot],
-            )
+            .query(OPEN_TRANSACTIONS, &[&snapshot])
             .await
             .map_err(query_error("look for open transactions", "blue"))?
             .iter()
