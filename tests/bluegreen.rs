@@ -671,3 +671,67 @@ async fn executor_apply_runs_blue_green_phase() {
         .get(0);
     assert_eq!(stages, 5);
 }
+
+/// Measures a blue-green phase with `PGSHIFT_BENCH_ROWS` rows (default
+/// 1,000,000) split between access and refresh tokens, under the test load.
+/// Run by `scripts/bench-bluegreen.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run scripts/bench-bluegreen.sh"]
+async fn bench_blue_green_phase() {
+    let rows: usize = std::env::var("PGSHIFT_BENCH_ROWS")
+        .ok()
+        .map(|v| v.parse().expect("PGSHIFT_BENCH_ROWS is a number"))
+        .unwrap_or(1_000_000);
+    let setup = Setup::new("bg_bench").await;
+    let half = rows / 2;
+    setup
+        .blue
+        .exec(&format!(
+            "INSERT INTO access_tokens (signature, request_id, client_id, subject, expires_at)
+             SELECT 'bench' || i, 'br' || i, 'c' || (i % 2 + 1), 'subject ' || i,
+                    now() + interval '1 hour'
+             FROM generate_series(1, {half}) AS i;
+             INSERT INTO refresh_tokens (signature, request_id, client_id, subject,
+                                         access_token_signature)
+             SELECT 'rbench' || i, 'br' || i, 'c1', 'subject ' || i, 'bench' || i
+             FROM generate_series(1, {half}) AS i;
+             ANALYZE access_tokens; ANALYZE refresh_tokens;"
+        ))
+        .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (load, log) = start_load(
+        setup.app_url(),
+        setup.switch_file.clone(),
+        stop.clone(),
+        usize::MAX,
+    );
+    let started = std::time::Instant::now();
+    let report = setup.run(None).await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let report = report.unwrap();
+    let total = started.elapsed();
+
+    let log = log.lock().unwrap();
+    check_green(&setup, &log).await;
+    println!(
+        "BENCH rows={} copy_s={:.1} copy_mb={:.1} replayed={} replay_rate={:.0} \
+         backlog_at_cutover={} write_pause_ms={:.0} phase_s={:.1} load_inserts={} \
+         load_revocations={} load_deletes={} rejected_during_pause={} lost=0",
+        SEED_TOKENS * 2 + half * 2,
+        report.copy_time.unwrap().as_secs_f64(),
+        report.copy_bytes as f64 / 1e6,
+        report.replayed,
+        report.replay_rate().unwrap_or(0.0),
+        report.backlog_at_cutover.unwrap(),
+        report.write_pause.unwrap().as_secs_f64() * 1000.0,
+        total.as_secs_f64(),
+        log.inserted.len(),
+        log.revoked.len(),
+        log.deleted.len(),
+        log.rejected,
+    );
+    drop(log);
+    setup.drop_role().await;
+}
