@@ -381,7 +381,7 @@ async fn load_reaches_green_row_by_row() {
     assert!(report.write_pause.is_some());
     assert!(report.copy_bytes > 0);
 
-    let log = log.lock().unwrap();
+    let log = std::mem::take(&mut *log.lock().unwrap());
     assert!(!log.inserted.is_empty());
     assert!(!log.revoked.is_empty());
     assert!(!log.deleted.is_empty());
@@ -408,7 +408,6 @@ async fn load_reaches_green_row_by_row() {
         .map(|r| r.get(0))
         .ok();
     assert_eq!(tenant_column, None, "blue keeps the 1.3 schema");
-    drop(log);
     setup.drop_role().await;
 }
 
@@ -495,9 +494,8 @@ async fn stopped_runs_resume_at_each_stage() {
     assert_eq!(report.copy_time, None, "the finished copy is not repeated");
     assert_eq!(copies, 1, "blue was copied once");
 
-    let log = log.lock().unwrap();
+    let log = std::mem::take(&mut *log.lock().unwrap());
     check_green(&setup, &log).await;
-    drop(log);
 
     // A run after the cutover changes nothing.
     let again = setup.run(None).await.unwrap();
@@ -713,7 +711,7 @@ async fn bench_blue_green_phase() {
     let report = report.unwrap();
     let total = started.elapsed();
 
-    let log = log.lock().unwrap();
+    let log = std::mem::take(&mut *log.lock().unwrap());
     check_green(&setup, &log).await;
     println!(
         "BENCH rows={} copy_s={:.1} copy_mb={:.1} replayed={} replay_rate={:.0} \
@@ -732,6 +730,5 @@ async fn bench_blue_green_phase() {
         log.deleted.len(),
         log.rejected,
     );
-    drop(log);
     setup.drop_role().await;
 }

@@ -1,7 +1,7 @@
 //! Copy: blue into green at a snapshot exported after capture is active.
 //!
 //! A REPEATABLE READ transaction on blue exports its snapshot and stays open
-//! while `pg_dump --snapshot` reads blue, so the archive holds exactly the
+//! while `pg_dump --snapshot` reads blue, so the archive contains exactly the
 //! transactions visible in that snapshot. The snapshot's text form
 //! (`pg_current_snapshot()`) is stored on green as the low end of the first
 //! replay window. The archive streams from `pg_dump` into `pg_restore`
@@ -29,7 +29,7 @@ pub const EXCLUDED_DATA: [&str; 3] = [
 ];
 
 /// Copies blue into green. `resumed` is true when an earlier copy started
-/// and did not finish; its partial green is cleared first.
+/// and did not finish, so its partial green is cleared first.
 pub async fn run(
     context: &Context<'_>,
     resumed: bool,
@@ -79,7 +79,7 @@ pub async fn run(
 }
 
 /// Makes sure green exists and is empty. A database target is created when
-/// missing; a green left half-filled by an interrupted copy is cleared.
+/// missing. A green left half-filled by an interrupted copy is cleared.
 async fn prepare_green(context: &Context<'_>, resumed: bool) -> Result<(), BlueGreenError> {
     if let GreenTarget::Database(name) = &context.spec.green {
         let exists = context

@@ -1,8 +1,8 @@
 //! Cutover: pause writes, drain the queue, verify, switch, resume.
 //!
 //! After the `pause_writes` hooks, pgshift takes a snapshot of blue and waits
-//! until every transaction in progress in it has ended; no application write
-//! can start after the pause, so from then on the queue only shrinks. The
+//! until every transaction of blue's database in progress in it has ended.
+//! The hooks stop new writes, so from then on the queue only shrinks. The
 //! drain replays windows until one is empty. Then the captured tables' row
 //! counts are compared and `pg_stat_user_tables` is checked for writes to
 //! tables outside the capture list since the copy snapshot. A failed check

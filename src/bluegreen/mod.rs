@@ -390,6 +390,9 @@ async fn migrate_in_run(
 /// blue-green phase: the in-place phases before it on blue through the
 /// executor, then the blue-green phase. Returns `None` when the range has
 /// no blue-green phase, so the executor runs it as usual.
+// The executor's own functions return ExecError the same way; it ends the
+// run, so its size costs nothing on a hot path.
+#[allow(clippy::result_large_err)]
 pub async fn apply(
     blue_config: Config,
     executor: &mut Executor,

@@ -1,6 +1,6 @@
 //! Replay of captured events on green, window by window.
 //!
-//! A window is the pair of blue snapshots `(low, high)`. It holds the events
+//! A window is the pair of blue snapshots `(low, high)`. It contains the events
 //! whose transaction is visible in `high` and not in `low`: those that
 //! committed between the two snapshots. Snapshots only grow, so each
 //! committed transaction falls into exactly one window, and the first
@@ -78,7 +78,7 @@ pub async fn init_position(
     Ok(())
 }
 
-/// The catch-up stage: replays windows until fewer than
+/// Runs the catch-up stage: replays windows until fewer than
 /// `catch_up_threshold` events wait.
 pub async fn catch_up(
     context: &Context<'_>,

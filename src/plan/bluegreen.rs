@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::raw::PlanDuration;
 
-/// How a blue-green phase is carried out.
+/// The settings of a blue-green phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlueGreen {
     pub green: GreenTarget,
