@@ -127,8 +127,10 @@ pub enum BlueGreenError {
     #[error(transparent)]
     Connection(#[from] DbError),
 
+    /// Boxed because `ExecError` is large and this enum is returned on
+    /// every path.
     #[error(transparent)]
-    Exec(#[from] ExecError),
+    Exec(Box<ExecError>),
 
     #[error("{what} on {side} failed: {source}")]
     Query {
@@ -187,6 +189,12 @@ pub enum BlueGreenError {
         timeout: Duration,
         xids: Vec<String>,
     },
+}
+
+impl From<ExecError> for BlueGreenError {
+    fn from(error: ExecError) -> Self {
+        BlueGreenError::Exec(Box::new(error))
+    }
 }
 
 pub(crate) fn query_error(
