@@ -148,6 +148,7 @@ fn plan(versions: Vec<Version>) -> Plan {
             strategy: Strategy::InPlace,
             versions: 0..count,
             settings: Settings::default(),
+            blue_green: None,
         }],
     }
 }

@@ -222,6 +222,11 @@ impl Executor {
                 })?,
             None => plan.versions.len().saturating_sub(1),
         };
+        if let Some(report) =
+            crate::bluegreen::apply(self.config.clone(), self, plan, options, reporter).await?
+        {
+            return Ok(report);
+        }
         let run_id = self.begin_run(&plan.name, reporter).await?;
         let result = self.apply_in_run(plan, last, run_id, reporter).await;
         let status = match result {

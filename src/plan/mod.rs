@@ -9,8 +9,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod bluegreen;
 mod discover;
 mod raw;
+
+pub use bluegreen::{
+    parse_replay, BlueGreen, CaptureTable, GreenTarget, Hook, Hooks, ReplayStatement, RowImage,
+    RowValue, Side,
+};
 
 use discover::NumericId;
 use raw::{RawPhase, RawPlan, RawSettings, RawVersion};
@@ -84,6 +90,9 @@ pub struct Phase {
     /// Indexes into [`Plan::versions`] of the versions this phase applies.
     pub versions: std::ops::Range<usize>,
     pub settings: Settings,
+    /// The `blue_green` block; set only on `blue-green` phases. A
+    /// blue-green phase without it loads, but cannot run.
+    pub blue_green: Option<BlueGreen>,
 }
 
 /// Safety settings of a phase; each key falls back to the plan's
@@ -354,13 +363,28 @@ fn build_phases(
             plan_settings,
             &format!("phases[{index}].settings"),
         )?;
+        let strategy: Strategy = entry.strategy.into();
+        let blue_green = match (&entry.blue_green, strategy) {
+            (None, _) => None,
+            (Some(raw), Strategy::BlueGreen) => Some(bluegreen::resolve(
+                raw,
+                &format!("phases[{index}].blue_green"),
+            )?),
+            (Some(_), Strategy::InPlace) => {
+                return Err(format!(
+                    "{at}: `blue_green` is set on an in-place phase; set \
+                     `strategy: blue-green` or remove the block"
+                ))
+            }
+        };
         phases.push(Phase {
             name: name.clone(),
             from,
             to: to.clone(),
-            strategy: entry.strategy.into(),
+            strategy,
             versions: start..end + 1,
             settings,
+            blue_green,
         });
     }
 

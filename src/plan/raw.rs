@@ -72,6 +72,8 @@ pub(super) struct RawPhase {
     pub strategy: RawStrategy,
     #[serde(default)]
     pub settings: RawSettings,
+    #[serde(default)]
+    pub blue_green: Option<super::bluegreen::RawBlueGreen>,
 }
 
 /// The strategy as spelt in YAML. Kept apart from [`Strategy`] so the
@@ -145,7 +147,7 @@ impl Visitor<'_> for VersionNameVisitor {
 /// A duration written as `"500ms"`, `"2s"`, `"1m"`, `"1h"`, a sum of
 /// those such as `"1m30s"`, or `0`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PlanDuration(pub Duration);
+pub(crate) struct PlanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for PlanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

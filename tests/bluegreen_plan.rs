@@ -1,0 +1,170 @@
+//! Loading and dry-running the `blue_green` block of a plan.
+
+mod common;
+
+use pgshift::bluegreen::{self, Stage};
+use pgshift::locks::PgVersion;
+use pgshift::plan::{GreenTarget, Hook, Plan, Side};
+
+fn example() -> Plan {
+    Plan::load(&common::repo_path("plans/oauth-bluegreen.yaml")).unwrap()
+}
+
+/// Loads the example plan with `from` replaced by `to` in its text.
+fn example_with(from: &str, to: &str) -> Result<Plan, String> {
+    let path = common::repo_path("plans/oauth-bluegreen.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "the example contains {from:?}");
+    Plan::from_yaml(&path, &text.replacen(from, to, 1)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn example_loads() {
+    let plan = example();
+    let phase = &plan.phases[1];
+    let spec = phase.blue_green.as_ref().unwrap();
+    assert_eq!(spec.green, GreenTarget::Database("oauth_green".to_string()));
+    let tables: Vec<&str> = spec.capture.iter().map(|c| c.table.as_str()).collect();
+    assert_eq!(
+        tables,
+        [
+            "access_tokens",
+            "refresh_tokens",
+            "authorization_codes",
+            "login_sessions",
+            "consent_grants",
+            "device_codes"
+        ]
+    );
+    let delete = &spec.capture[0].delete;
+    assert_eq!(
+        delete.sql.trim(),
+        "DELETE FROM access_tokens WHERE signature = $1"
+    );
+    assert_eq!(delete.params[0].to_string(), ":old.signature");
+    assert_eq!(spec.catch_up_threshold, 500);
+    assert!(matches!(
+        &spec.hooks.before_capture[0],
+        Hook::Sql { on: Side::Blue, .. }
+    ));
+    assert_eq!(spec.hooks.switch_traffic.len(), 1);
+    assert!(plan.phases[0].blue_green.is_none());
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let error = example_with("catch_up_threshold:", "catchup_threshold:").unwrap_err();
+    assert!(
+        error.contains("unknown field `catchup_threshold`"),
+        "{error}"
+    );
+    assert!(error.contains("line"), "{error}");
+
+    let error = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      capture_all: true",
+    )
+    .unwrap_err();
+    assert!(error.contains("unknown field `capture_all`"), "{error}");
+}
+
+#[test]
+fn bad_replay_statement_is_named() {
+    let error = example_with(
+        "delete: DELETE FROM access_tokens WHERE signature = :old.signature",
+        "delete: DELETE FROM access_tokens WHERE signature = $1",
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("phases[1].blue_green.capture[0].delete: positional parameter"),
+        "{error}"
+    );
+}
+
+#[test]
+fn hook_needs_one_kind() {
+    let error = example_with(
+        "- shell: echo \"point",
+        "- sql: SELECT 1\n            shell: echo \"point",
+    )
+    .unwrap_err();
+    assert!(error.contains("hooks.switch_traffic[0]"), "{error}");
+    assert!(error.contains("not both"), "{error}");
+
+    let error = example_with("          - on: blue\n", "          - on: purple\n").unwrap_err();
+    assert!(error.contains("unknown database `purple`"), "{error}");
+}
+
+#[test]
+fn block_on_in_place_phase_is_rejected() {
+    let error = example_with("strategy: blue-green", "strategy: in-place").unwrap_err();
+    assert!(
+        error.contains("`blue_green` is set on an in-place phase"),
+        "{error}"
+    );
+}
+
+#[test]
+fn conninfo_green_is_recognised() {
+    let plan = example_with("green: oauth_green", "green: host=127.0.0.1 dbname=g").unwrap();
+    let spec = plan.phases[1].blue_green.as_ref().unwrap();
+    assert_eq!(
+        spec.green,
+        GreenTarget::Conninfo("host=127.0.0.1 dbname=g".to_string())
+    );
+}
+
+#[tokio::test]
+async fn dry_run_shows_every_stage() {
+    let plan = example();
+    let dry = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), None)
+        .await
+        .unwrap();
+    let stages: Vec<Stage> = dry.stages.iter().map(|s| s.stage).collect();
+    assert_eq!(stages, Stage::ALL.to_vec());
+    let mut text = Vec::new();
+    bluegreen::write_dry_run(&dry, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    for expected in [
+        "CREATE TRIGGER pgshift_capture AFTER INSERT OR UPDATE OR DELETE ON access_tokens",
+        "pg_export_snapshot()",
+        "--snapshot=<snapshot>",
+        "V13__token_indexes.sql",
+        "CREATE INDEX CONCURRENTLY access_tokens_tenant_expires_at_idx",
+        "DELETE FROM access_tokens WHERE signature = $1",
+        "$1 = :old.signature",
+        "hook switch_traffic (shell)",
+        "stops the cutover",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert_eq!(dry.replay.len(), 18);
+    assert!(dry.stopping_tables.is_none());
+}
+
+#[tokio::test]
+async fn dry_run_lists_stopping_tables() {
+    let db = common::TestDb::new("bg_dry_run").await;
+    let plan = example();
+    let client = db.client().await;
+    let mut executor = {
+        let (c, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+        pgshift::exec::Executor::new(c, info, Default::default())
+            .await
+            .unwrap()
+    };
+    let options = pgshift::exec::ApplyOptions {
+        to: Some("1.3".to_string()),
+    };
+    executor
+        .apply(&plan, &options, &pgshift::exec::NoopReporter)
+        .await
+        .unwrap();
+    let dry = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), Some(&client))
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.stopping_tables.unwrap(),
+        ["public.clients", "public.signing_keys"]
+    );
+}
