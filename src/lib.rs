@@ -10,6 +10,7 @@
 //! `pgshift` schema managed by [`state`].
 
 pub mod analysis;
+pub mod config;
 pub mod db;
 pub mod diagnostics;
 pub mod exec;
