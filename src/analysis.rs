@@ -145,9 +145,13 @@ pub struct StatementContext {
 #[derive(Clone, Copy)]
 pub struct AnalyzeOptions<'a> {
     pub version: PgVersion,
-    /// Every statement runs on its own unless the file opens a block with
-    /// `BEGIN`, as with a runner that does not wrap files in a transaction.
+    /// The file is marked to run without a transaction (the `.autocommit`
+    /// file name marker).
     pub autocommit: bool,
+    /// Every statement runs on its own unless the file opens a block with
+    /// `BEGIN`, as with a runner that does not wrap files in a transaction,
+    /// but the file itself is not marked.
+    pub no_wrap: bool,
     /// A `lock_timeout` is in effect from the start, as when pgshift applies
     /// a plan (it sets the plan's `lock_timeout` before every step).
     pub lock_timeout: bool,
@@ -160,6 +164,7 @@ impl<'a> AnalyzeOptions<'a> {
         AnalyzeOptions {
             version,
             autocommit: false,
+            no_wrap: false,
             lock_timeout: false,
             column_types: None,
         }
@@ -173,6 +178,9 @@ pub struct AnalyzedFile {
     pub text: String,
     pub parsed: ParsedFile,
     pub mode: FileMode,
+    /// The file itself asks to run without a transaction: the
+    /// `-- pgshift:no-transaction` directive or the `.autocommit` name.
+    pub marked_no_transaction: bool,
     pub version: PgVersion,
     /// One analysis per statement, in file order.
     pub analyses: Vec<Analysis>,
@@ -207,7 +215,8 @@ impl AnalyzedFile {
             .directives
             .iter()
             .any(|d| d.text == NO_TRANSACTION_DIRECTIVE);
-        let mode = if options.autocommit || directive {
+        let marked_no_transaction = options.autocommit || directive;
+        let mode = if marked_no_transaction || options.no_wrap {
             FileMode::Autocommit
         } else {
             FileMode::Wrapped
@@ -233,6 +242,7 @@ impl AnalyzedFile {
             text,
             parsed,
             mode,
+            marked_no_transaction,
             version: options.version,
             analyses,
             contexts,
@@ -370,8 +380,8 @@ impl Tracker {
             Some(_) => {}
             None if self.in_block => {}
             None => {
-                let joins_wrapping = self.mode == FileMode::Wrapped
-                    && analysis.transaction == TransactionUse::Any;
+                let joins_wrapping =
+                    self.mode == FileMode::Wrapped && analysis.transaction == TransactionUse::Any;
                 if analysis.transaction == TransactionUse::NotInBlock {
                     self.end_transaction();
                 } else if !joins_wrapping || self.transaction.is_none() {
@@ -413,8 +423,7 @@ impl Tracker {
         self.record_locks(statement, analysis, &context);
         self.record_columns(&statement.node);
         if let NodeEnum::AlterEnumStmt(alter) = &statement.node {
-            if !alter.new_val.is_empty() && alter.old_val.is_empty() && self.transaction.is_some()
-            {
+            if !alter.new_val.is_empty() && alter.old_val.is_empty() && self.transaction.is_some() {
                 Arc::make_mut(&mut self.enum_values).push((alter.new_val.clone(), statement.line));
             }
         }
@@ -549,8 +558,7 @@ impl Tracker {
     /// Records the column types that `CREATE TABLE` and `ADD COLUMN` declare.
     fn record_columns(&mut self, node: &NodeEnum) {
         let mut record = |table: &str, column: &pg_query::protobuf::ColumnDef| {
-            let Some(sql_type) = column.type_name.as_ref().and_then(SqlType::from_type_name)
-            else {
+            let Some(sql_type) = column.type_name.as_ref().and_then(SqlType::from_type_name) else {
                 return;
             };
             let text = if sql_type.modifiers.is_empty() {
@@ -714,7 +722,10 @@ mod tests {
 
     #[test]
     fn set_local_outside_block_has_no_effect() {
-        let file = analyze("SET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD b int;", true);
+        let file = analyze(
+            "SET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD b int;",
+            true,
+        );
         assert!(!file.contexts[1].lock_timeout_set);
     }
 
@@ -729,7 +740,10 @@ mod tests {
 
     #[test]
     fn set_local_in_wrapping_transaction_counts() {
-        let file = analyze("SET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD b int;", false);
+        let file = analyze(
+            "SET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD b int;",
+            false,
+        );
         assert!(file.contexts[1].lock_timeout_set);
     }
 
@@ -787,7 +801,10 @@ mod tests {
             analyze(sql, false).contexts[1].validates_not_valid_from,
             Some(1)
         );
-        assert_eq!(analyze(sql, true).contexts[1].validates_not_valid_from, None);
+        assert_eq!(
+            analyze(sql, true).contexts[1].validates_not_valid_from,
+            None
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     };
     let lock_timeout = match raw.lock_timeout {
         None => None,
-        Some(text) => Some(parse_timeout(&text).map_err(|m| invalid(format!("key `lock_timeout`: {m}")))?),
+        Some(text) => {
+            Some(parse_timeout(&text).map_err(|m| invalid(format!("key `lock_timeout`: {m}")))?)
+        }
     };
 
     let mut disabled = Vec::new();

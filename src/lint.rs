@@ -31,7 +31,7 @@ pub struct LintOptions {
     pub lock_timeout: bool,
     /// Statements outside `BEGIN` ... `COMMIT` each run in their own
     /// transaction, as with a runner that does not wrap files.
-    pub autocommit: bool,
+    pub no_wrap: bool,
     /// Rules switched off by id.
     pub disabled: Vec<String>,
     /// Severity overrides by rule id.
@@ -47,7 +47,7 @@ impl Default for LintOptions {
         LintOptions {
             pg_version: PgVersion::new(15, 0),
             lock_timeout: false,
-            autocommit: false,
+            no_wrap: false,
             disabled: Vec::new(),
             severities: HashMap::new(),
             column_types: None,
@@ -62,12 +62,10 @@ impl LintOptions {
     pub fn analyze_options(&self, autocommit: bool) -> AnalyzeOptions<'_> {
         AnalyzeOptions {
             version: self.pg_version,
-            autocommit: autocommit || self.autocommit,
+            autocommit,
+            no_wrap: self.no_wrap,
             lock_timeout: self.lock_timeout,
-            column_types: self
-                .column_types
-                .as_deref()
-                .map(|c| c as &dyn ColumnTypes),
+            column_types: self.column_types.as_deref().map(|c| c as &dyn ColumnTypes),
         }
     }
 }
@@ -164,8 +162,13 @@ pub fn lint_file(file: &AnalyzedFile, options: &LintOptions) -> Vec<Diagnostic> 
         .copied()
         .filter(|r| !options.disabled.iter().any(|d| d == r.id))
         .collect();
-    let severity =
-        |rule: &rules::Rule| options.severities.get(rule.id).copied().unwrap_or(rule.severity);
+    let severity = |rule: &rules::Rule| {
+        options
+            .severities
+            .get(rule.id)
+            .copied()
+            .unwrap_or(rule.severity)
+    };
 
     let line_index = crate::sql::LineIndex::new(&file.text);
     for rule in &enabled {
@@ -362,7 +365,9 @@ pub struct CatalogColumns {
 
 impl CatalogColumns {
     /// Reads every column of every user table.
-    pub async fn load(client: &tokio_postgres::Client) -> Result<CatalogColumns, tokio_postgres::Error> {
+    pub async fn load(
+        client: &tokio_postgres::Client,
+    ) -> Result<CatalogColumns, tokio_postgres::Error> {
         let rows = client
             .query(
                 "SELECT n.nspname::text, c.relname::text, a.attname::text,

@@ -31,7 +31,7 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
         disabled: config.disabled.clone(),
         severities: config.severities.clone(),
         lock_timeout: config.lock_timeout.unwrap_or(false),
-        autocommit: config.wrap == Some(false),
+        no_wrap: config.wrap == Some(false),
         ..LintOptions::default()
     };
     let mut version = config.pg_version;
@@ -50,11 +50,11 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
         version = Some(parse_version(text)?);
     }
     if let Some(text) = &args.lock_timeout {
-        options.lock_timeout = config::parse_timeout(text)
-            .map_err(|m| anyhow!("invalid --lock-timeout: {m}"))?;
+        options.lock_timeout =
+            config::parse_timeout(text).map_err(|m| anyhow!("invalid --lock-timeout: {m}"))?;
     }
     if args.no_wrap {
-        options.autocommit = true;
+        options.no_wrap = true;
     }
     options.pg_version = version.unwrap_or(PgVersion::new(15, 0));
     options.config = Some(config);
@@ -97,7 +97,13 @@ pub fn list(args: &RulesArgs) -> Result<ExitCode> {
         write!(out, "{}", rules::docs::markdown())?;
     } else {
         for rule in rules::RULES {
-            writeln!(out, "{:<50} {:<8} {}", rule.id, rule.severity.name(), rule.summary)?;
+            writeln!(
+                out,
+                "{:<50} {:<8} {}",
+                rule.id,
+                rule.severity.name(),
+                rule.summary
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -106,10 +112,7 @@ pub fn list(args: &RulesArgs) -> Result<ExitCode> {
 /// Prints the documentation of one rule.
 pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     let Some(rule) = rules::find(&args.rule) else {
-        bail!(
-            "`{}` is not a rule; `pgshift rules` lists them",
-            args.rule
-        );
+        bail!("`{}` is not a rule; `pgshift rules` lists them", args.rule);
     };
     print!("{}", rules::docs::explain(rule));
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! `add-column-with-rewrite`: aDD COLUMN that rewrites the table: volatile default, serial, identity or stored generated column.
 
 use super::versions::Feature;
-use crate::locks::Hold;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "add-column-with-rewrite",
@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn accepts_new_table() {
-        let sql = "CREATE TABLE n (id int);\nALTER TABLE n ADD COLUMN p uuid DEFAULT gen_random_uuid();";
+        let sql =
+            "CREATE TABLE n (id int);\nALTER TABLE n ADD COLUMN p uuid DEFAULT gen_random_uuid();";
         assert!(flagged_lines(RULE, sql).is_empty());
     }
 }

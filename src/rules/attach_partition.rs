@@ -1,7 +1,7 @@
 //! `attach-partition`: aTTACH PARTITION scans the new partition under ACCESS EXCLUSIVE.
 
-use crate::locks::Hold;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "attach-partition",
@@ -89,9 +89,17 @@ mod tests {
         let sql = "ALTER TABLE e ATTACH PARTITION e1 FOR VALUES FROM (1) TO (2);";
         let old = diagnostics_on(sql, pg(11, 0));
         let d = old.iter().find(|d| d.rule == RULE).unwrap();
-        assert!(d.message.contains("ACCESS EXCLUSIVE on e,"), "{}", d.message);
+        assert!(
+            d.message.contains("ACCESS EXCLUSIVE on e,"),
+            "{}",
+            d.message
+        );
         let new = diagnostics_on(sql, pg(12, 0));
         let d = new.iter().find(|d| d.rule == RULE).unwrap();
-        assert!(d.message.contains("SHARE UPDATE EXCLUSIVE on e,"), "{}", d.message);
+        assert!(
+            d.message.contains("SHARE UPDATE EXCLUSIVE on e,"),
+            "{}",
+            d.message
+        );
     }
 }

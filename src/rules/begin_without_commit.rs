@@ -1,8 +1,8 @@
 //! `begin-without-commit`: bEGIN without a matching COMMIT or ROLLBACK before the end of the file.
 
+use super::{Checker, Rule, Severity, Violation};
 use crate::analysis::AnalyzedFile;
 use crate::locks::{TransactionControl, TransactionUse};
-use super::{Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "begin-without-commit",
@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn flags_open_transaction() {
-        assert_eq!(flagged_lines(RULE, "SELECT 1;\nBEGIN;\nALTER TABLE a ADD b int;\n"), vec![2]);
+        assert_eq!(
+            flagged_lines(RULE, "SELECT 1;\nBEGIN;\nALTER TABLE a ADD b int;\n"),
+            vec![2]
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `cluster-table`: cLUSTER rewrites the table in index order under ACCESS EXCLUSIVE.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

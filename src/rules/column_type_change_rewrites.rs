@@ -1,7 +1,7 @@
 //! `column-type-change-rewrites`: aLTER COLUMN ... TYPE that rewrites the table under ACCESS EXCLUSIVE.
 
-use crate::locks::Hold;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "column-type-change-rewrites",
@@ -89,7 +89,11 @@ mod tests {
         let file = analyze_on(sql, pg(15, 0), true);
         // The table is new, so the rule would skip it anyway: check the hold.
         for i in [2, 3, 4] {
-            assert_eq!(file.analyses[i].effects[0].hold, crate::locks::Hold::Brief, "{i}");
+            assert_eq!(
+                file.analyses[i].effects[0].hold,
+                crate::locks::Hold::Brief,
+                "{i}"
+            );
         }
     }
 }

@@ -3,12 +3,13 @@
 use pg_query::NodeEnum;
 
 use super::versions::Feature;
-use crate::locks::TransactionUse;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
     id: "concurrent-build-on-corrupting-version",
-    summary: "CREATE INDEX or REINDEX CONCURRENTLY on PostgreSQL 14.0 to 14.3 can corrupt the index",
+    summary:
+        "CREATE INDEX or REINDEX CONCURRENTLY on PostgreSQL 14.0 to 14.3 can corrupt the index",
     docs: DOCS,
     severity: Severity::Error,
     check: Checker::Statement(check),
@@ -53,7 +54,11 @@ fn check(check: &Check<'_>) -> Option<Violation> {
         NodeEnum::IndexStmt(index) => index.concurrent,
         NodeEnum::ReindexStmt(_) => {
             check.analysis.transaction == TransactionUse::NotInBlock
-                && check.statement.text.to_ascii_uppercase().contains("CONCURRENTLY")
+                && check
+                    .statement
+                    .text
+                    .to_ascii_uppercase()
+                    .contains("CONCURRENTLY")
         }
         _ => false,
     };

@@ -1,11 +1,12 @@
 //! `concurrent-index-if-not-exists`: cREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID leftover instead of rebuilding it.
 
-use pg_query::NodeEnum;
 use super::{Check, Checker, Rule, Severity, Violation};
+use pg_query::NodeEnum;
 
 pub static RULE: Rule = Rule {
     id: "concurrent-index-if-not-exists",
-    summary: "CREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID leftover instead of rebuilding it",
+    summary:
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID leftover instead of rebuilding it",
     docs: DOCS,
     severity: Severity::Warning,
     check: Checker::Statement(check),

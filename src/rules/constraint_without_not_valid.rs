@@ -1,7 +1,7 @@
 //! `constraint-without-not-valid`: a foreign key or CHECK added without NOT VALID scans the table under its lock.
 
-use crate::locks::Hold;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "constraint-without-not-valid",
@@ -94,8 +94,16 @@ mod tests {
         let sql = "ALTER TABLE o ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES a (id);";
         let found = diagnostics_on(sql, pg(15, 0));
         let d = found.iter().find(|d| d.rule == RULE).unwrap();
-        assert!(d.message.contains("SHARE ROW EXCLUSIVE on o"), "{}", d.message);
-        assert!(d.message.contains("SHARE ROW EXCLUSIVE on a"), "{}", d.message);
+        assert!(
+            d.message.contains("SHARE ROW EXCLUSIVE on o"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("SHARE ROW EXCLUSIVE on a"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `copy-from-stdin`: cOPY ... FROM stdin with inline data that only psql can send.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -13,7 +12,7 @@ pub static RULE: Rule = Rule {
 
 const DOCS: &str = r#"## What it flags
 
-`COPY ... FROM stdin` followed by inline data rows and a `\\.` line.
+`COPY ... FROM stdin` followed by inline data rows and a `\.` line.
 
 ## Why it hurts
 
@@ -34,7 +33,7 @@ Load the rows with `INSERT` statements.
 -- flagged
 COPY currencies (code, label) FROM stdin;
 EUR	Euro
-\\.
+\.
 -- safe
 INSERT INTO currencies (code, label) VALUES ('EUR', 'Euro');
 ```

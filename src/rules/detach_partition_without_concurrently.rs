@@ -1,8 +1,8 @@
 //! `detach-partition-without-concurrently`: dETACH PARTITION without CONCURRENTLY blocks every query of the partitioned table.
 
 use super::versions::Feature;
-use crate::locks::TransactionUse;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
     id: "detach-partition-without-concurrently",
@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn flags_plain_detach() {
-        assert_eq!(flagged_lines(RULE, "ALTER TABLE e DETACH PARTITION e1;"), vec![1]);
+        assert_eq!(
+            flagged_lines(RULE, "ALTER TABLE e DETACH PARTITION e1;"),
+            vec![1]
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub fn explain(rule: &Rule) -> String {
         rule.id,
         rule.summary,
         rule.severity.name(),
-        rule.docs.replace("\n## ", "\n### ").replacen("## ", "### ", 1)
+        rule.docs
+            .replace("\n## ", "\n### ")
+            .replacen("## ", "### ", 1)
     )
 }
 
@@ -34,7 +36,12 @@ pub fn markdown() -> String {
     }
     for rule in RULES {
         text.push('\n');
-        text.push_str(&explain(rule).replacen("# ", "## ", 1).replace("\n### ", "\n#### ").replacen("### ", "#### ", 1));
+        text.push_str(
+            &explain(rule)
+                .replacen("# ", "## ", 1)
+                .replace("\n### ", "\n#### ")
+                .replacen("### ", "#### ", 1),
+        );
     }
     text
 }

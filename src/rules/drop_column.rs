@@ -1,6 +1,5 @@
 //! `drop-column`: aLTER TABLE ... DROP COLUMN breaks application code that still uses the old name.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -71,7 +70,10 @@ mod tests {
 
     #[test]
     fn flags_existing_relation() {
-        assert_eq!(flagged_lines(RULE, "ALTER TABLE tokens DROP COLUMN legacy_secret;"), vec![1]);
+        assert_eq!(
+            flagged_lines(RULE, "ALTER TABLE tokens DROP COLUMN legacy_secret;"),
+            vec![1]
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `drop-index-backing-constraint`: dROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails.
 
+use super::{Check, Checker, Rule, Severity, Violation};
 use pg_query::protobuf::ConstrType;
 use pg_query::NodeEnum;
-use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "drop-index-backing-constraint",

@@ -1,6 +1,5 @@
 //! `drop-table`: dROP TABLE breaks application code that still uses the old name.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

@@ -1,6 +1,5 @@
 //! `enum-value-used-in-transaction`: a value added with ALTER TYPE ... ADD VALUE is used before the transaction commits.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -69,13 +68,15 @@ mod tests {
 
     #[test]
     fn flags_use_before_commit() {
-        let sql = "BEGIN;\nALTER TYPE s ADD VALUE 'r';\nUPDATE o SET s = 'r' WHERE id = 1;\nCOMMIT;\n";
+        let sql =
+            "BEGIN;\nALTER TYPE s ADD VALUE 'r';\nUPDATE o SET s = 'r' WHERE id = 1;\nCOMMIT;\n";
         assert_eq!(flagged_lines(RULE, sql), vec![3]);
     }
 
     #[test]
     fn accepts_use_after_commit() {
-        let sql = "BEGIN;\nALTER TYPE s ADD VALUE 'r';\nCOMMIT;\nUPDATE o SET s = 'r' WHERE id = 1;\n";
+        let sql =
+            "BEGIN;\nALTER TYPE s ADD VALUE 'r';\nCOMMIT;\nUPDATE o SET s = 'r' WHERE id = 1;\n";
         assert!(flagged_lines(RULE, sql).is_empty());
     }
 }

@@ -1,6 +1,5 @@
 //! `exclusion-constraint-added`: an exclusion constraint on an existing table builds its index under ACCESS EXCLUSIVE.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

@@ -1,7 +1,8 @@
 //! `identifier-over-63-bytes`: an identifier longer than 63 bytes is silently truncated.
 
-use pg_query::NodeEnum;
 use super::{Check, Checker, Rule, Severity, Violation};
+use pg_query::protobuf::Token;
+use pg_query::NodeEnum;
 
 pub static RULE: Rule = Rule {
     id: "identifier-over-63-bytes",
@@ -41,55 +42,47 @@ CREATE INDEX access_tokens_tenant_id_client_id_subject_created_at_expires_at_idx
 const MAX_BYTES: usize = 63;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    let mut names: Vec<String> = Vec::new();
-    match &check.statement.node {
-        NodeEnum::IndexStmt(index) => names.push(index.idxname.clone()),
-        NodeEnum::CreateStmt(create) => {
-            if let Some(table) = &create.relation {
-                names.push(table.relname.clone());
-            }
-            for element in &create.table_elts {
-                match &element.node {
-                    Some(NodeEnum::ColumnDef(column)) => names.push(column.colname.clone()),
-                    Some(NodeEnum::Constraint(constraint)) => {
-                        names.push(constraint.conname.clone())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        NodeEnum::AlterTableStmt(alter) => {
-            for command in &alter.cmds {
-                let Some(NodeEnum::AlterTableCmd(command)) = &command.node else {
-                    continue;
-                };
-                match command.def.as_ref().and_then(|d| d.node.as_ref()) {
-                    Some(NodeEnum::ColumnDef(column)) => names.push(column.colname.clone()),
-                    Some(NodeEnum::Constraint(constraint)) => {
-                        names.push(constraint.conname.clone())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        NodeEnum::RenameStmt(rename) => names.push(rename.newname.clone()),
-        NodeEnum::ViewStmt(view) => {
-            if let Some(v) = &view.view {
-                names.push(v.relname.clone());
-            }
-        }
-        _ => return None,
+    // The parser truncates identifiers while scanning, so the parse tree
+    // never shows a long name; the tokens of the original text do.
+    let defines = matches!(
+        check.statement.node,
+        NodeEnum::IndexStmt(_)
+            | NodeEnum::CreateStmt(_)
+            | NodeEnum::AlterTableStmt(_)
+            | NodeEnum::RenameStmt(_)
+            | NodeEnum::ViewStmt(_)
+            | NodeEnum::CreateTableAsStmt(_)
+            | NodeEnum::CreateSeqStmt(_)
+    );
+    if !defines {
+        return None;
     }
-    let long = names.into_iter().find(|n| n.len() > MAX_BYTES)?;
-    Some(Violation::new(
-        format!(
-            "`{long}` is {} bytes long; PostgreSQL truncates names to {MAX_BYTES} bytes, so \
-             later statements using the full name will not find it",
-            long.len()
+    let text = &check.statement.text;
+    let scan = pg_query::scan(text).ok()?;
+    let (start, end) = scan.tokens.iter().find_map(|token| {
+        if token.token != Token::Ident as i32 {
+            return None;
+        }
+        let (start, end) = (token.start as usize, token.end as usize);
+        let name = text.get(start..end)?;
+        let name = name
+            .strip_prefix('"')
+            .and_then(|n| n.strip_suffix('"'))
+            .unwrap_or(name);
+        (name.len() > MAX_BYTES).then_some((start, end))
+    })?;
+    let name = &text[start..end];
+    let offset = check.statement.span.start;
+    Some(Violation {
+        message: format!(
+            "`{name}` is {} bytes long; PostgreSQL truncates names to {MAX_BYTES} bytes, so \
+             two long names can collide and the object's name differs from the one written",
+            name.trim_matches('"').len()
         ),
-        "choose a name of at most 63 bytes",
-        Vec::new(),
-    ))
+        help: "choose a name of at most 63 bytes".to_string(),
+        locks: Vec::new(),
+        span: Some(offset + start..offset + end),
+    })
 }
 
 #[cfg(test)]

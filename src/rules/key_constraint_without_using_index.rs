@@ -1,11 +1,11 @@
 //! `key-constraint-without-using-index`: uNIQUE or PRIMARY KEY added without USING INDEX builds its index under ACCESS EXCLUSIVE.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "key-constraint-without-using-index",
-    summary: "UNIQUE or PRIMARY KEY added without USING INDEX builds its index under ACCESS EXCLUSIVE",
+    summary:
+        "UNIQUE or PRIMARY KEY added without USING INDEX builds its index under ACCESS EXCLUSIVE",
     docs: DOCS,
     severity: Severity::Error,
     check: Checker::Statement(check),
@@ -78,7 +78,8 @@ mod tests {
 
     #[test]
     fn flags_unique_and_primary_key() {
-        let sql = "ALTER TABLE a ADD CONSTRAINT k UNIQUE (h);\nALTER TABLE a ADD PRIMARY KEY (id);\n";
+        let sql =
+            "ALTER TABLE a ADD CONSTRAINT k UNIQUE (h);\nALTER TABLE a ADD PRIMARY KEY (id);\n";
         assert_eq!(flagged_autocommit(RULE, sql), vec![1, 2]);
     }
 

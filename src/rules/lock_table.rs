@@ -1,6 +1,5 @@
 //! `lock-table`: lOCK TABLE in a mode that blocks writes holds the lock until the transaction ends.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

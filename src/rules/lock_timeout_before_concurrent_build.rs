@@ -2,8 +2,8 @@
 
 use pg_query::NodeEnum;
 
-use crate::locks::TransactionUse;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
     id: "lock-timeout-before-concurrent-build",

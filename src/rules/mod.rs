@@ -25,7 +25,6 @@ mod concurrent_index_if_not_exists;
 mod concurrently_in_transaction;
 mod constraint_without_not_valid;
 mod copy_from_stdin;
-mod update_or_delete_without_where;
 mod detach_partition_without_concurrently;
 mod drop_column;
 mod drop_index_backing_constraint;
@@ -54,12 +53,15 @@ mod statement_timeout_before_concurrent_build;
 mod strong_lock_without_lock_timeout;
 mod transactional_statement_in_no_transaction_file;
 mod truncate_table;
+mod update_or_delete_without_where;
 mod vacuum_full;
 mod validate_after_not_valid_in_transaction;
 mod view_with_select_star;
 
 /// How bad a finding is. `Error` findings make `lint` exit with status 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -279,7 +281,7 @@ pub(crate) mod test_support {
 
     pub fn analyze_on(sql: &str, version: PgVersion, autocommit: bool) -> AnalyzedFile {
         let options = AnalyzeOptions {
-            autocommit,
+            no_wrap: autocommit,
             ..AnalyzeOptions::new(version)
         };
         AnalyzedFile::with_options(Path::new("test.sql"), sql.to_string(), &options)

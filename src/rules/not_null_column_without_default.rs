@@ -1,8 +1,8 @@
 //! `not-null-column-without-default`: aDD COLUMN ... NOT NULL without a default fails on any table with rows.
 
+use super::{Check, Checker, Rule, Severity, Violation};
 use pg_query::protobuf::{AlterTableType, ColumnDef, ConstrType};
 use pg_query::NodeEnum;
-use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "not-null-column-without-default",

@@ -1,6 +1,5 @@
 //! `opaque-statement`: a DO block or a function call runs code whose locks pgshift cannot see.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

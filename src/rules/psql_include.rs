@@ -1,7 +1,7 @@
-//! `psql-include`: a psql \\i or \\ir include whose file is not linted.
+//! `psql-include`: a psql \i or \ir include whose file is not linted.
 
-use crate::analysis::AnalyzedFile;
 use super::{Checker, Rule, Severity, Violation};
+use crate::analysis::AnalyzedFile;
 
 pub static RULE: Rule = Rule {
     id: "psql-include",
@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
 
 const DOCS: &str = r#"## What it flags
 
-`\\i`, `\\ir`, `\\include` and `\\include_relative` lines.
+`\i`, `\ir`, `\include` and `\include_relative` lines.
 
 ## Why it hurts
 
@@ -33,7 +33,7 @@ Put the included statements in the migration itself, or in a migration of their 
 
 ```sql
 -- flagged
-\\i seed/plans.sql
+\i seed/plans.sql
 ```
 "#;
 

@@ -1,7 +1,7 @@
-//! `psql-meta-command`: a psql meta-command such as \\connect or \\set in a migration file.
+//! `psql-meta-command`: a psql meta-command such as \connect or \set in a migration file.
 
-use crate::analysis::AnalyzedFile;
 use super::{Checker, Rule, Severity, Violation};
+use crate::analysis::AnalyzedFile;
 
 pub static RULE: Rule = Rule {
     id: "psql-meta-command",
@@ -13,12 +13,12 @@ pub static RULE: Rule = Rule {
 
 const DOCS: &str = r#"## What it flags
 
-A line starting with a psql backslash command other than `\\i`/`\\ir` (see `psql-include`), for example `\\connect`, `\\set` or `\\copy`.
+A line starting with a psql backslash command other than `\i`/`\ir` (see `psql-include`), for example `\connect`, `\set` or `\copy`.
 
 ## Why it hurts
 
 Meta-commands are executed by psql, not by the server. Any other runner,
-pgshift apply included, fails on them or skips them; a skipped `\\connect`
+pgshift apply included, fails on them or skips them; a skipped `\connect`
 sends the following statements to the wrong database.
 
 ## Lock taken
@@ -27,13 +27,13 @@ None.
 
 ## Safe alternative
 
-Remove the line, or do its work in SQL: `SET` instead of `\\set`, a separate migration per database instead of `\\connect`, `INSERT` instead of `\\copy`.
+Remove the line, or do its work in SQL: `SET` instead of `\set`, a separate migration per database instead of `\connect`, `INSERT` instead of `\copy`.
 
 ## Example
 
 ```sql
 -- flagged
-\\connect appdb
+\connect appdb
 ```
 "#;
 

@@ -1,7 +1,7 @@
 //! `refresh-materialized-view-without-concurrently`: rEFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view.
 
-use pg_query::NodeEnum;
 use super::{Check, Checker, Rule, Severity, Violation};
+use pg_query::NodeEnum;
 
 pub static RULE: Rule = Rule {
     id: "refresh-materialized-view-without-concurrently",

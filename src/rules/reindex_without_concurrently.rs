@@ -3,8 +3,8 @@
 use pg_query::NodeEnum;
 
 use super::versions::Feature;
-use crate::locks::{RelationName, TransactionUse};
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::{RelationName, TransactionUse};
 
 pub static RULE: Rule = Rule {
     id: "reindex-without-concurrently",
@@ -55,7 +55,11 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     };
     if check.analysis.transaction == TransactionUse::NotInBlock {
         // CONCURRENTLY, or a schema/database/system reindex.
-        let concurrent = check.statement.text.to_ascii_uppercase().contains("CONCURRENTLY");
+        let concurrent = check
+            .statement
+            .text
+            .to_ascii_uppercase()
+            .contains("CONCURRENTLY");
         if concurrent {
             return None;
         }

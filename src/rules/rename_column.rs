@@ -1,6 +1,5 @@
 //! `rename-column`: aLTER TABLE ... RENAME COLUMN breaks application code that still uses the old name.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -70,7 +69,10 @@ mod tests {
 
     #[test]
     fn flags_existing_relation() {
-        assert_eq!(flagged_lines(RULE, "ALTER TABLE accounts RENAME COLUMN login TO handle;"), vec![1]);
+        assert_eq!(
+            flagged_lines(RULE, "ALTER TABLE accounts RENAME COLUMN login TO handle;"),
+            vec![1]
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `rename-table`: aLTER TABLE ... RENAME TO breaks application code that still uses the old name.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -71,7 +70,10 @@ mod tests {
 
     #[test]
     fn flags_existing_relation() {
-        assert_eq!(flagged_lines(RULE, "ALTER TABLE orders RENAME TO purchase_orders;"), vec![1]);
+        assert_eq!(
+            flagged_lines(RULE, "ALTER TABLE orders RENAME TO purchase_orders;"),
+            vec![1]
+        );
     }
 
     #[test]

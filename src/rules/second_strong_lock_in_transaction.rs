@@ -1,11 +1,12 @@
 //! `second-strong-lock-in-transaction`: a transaction that already holds a lock blocking writes requests one on another table.
 
-use crate::analysis::same_relation;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::analysis::same_relation;
 
 pub static RULE: Rule = Rule {
     id: "second-strong-lock-in-transaction",
-    summary: "A transaction that already holds a lock blocking writes requests one on another table",
+    summary:
+        "A transaction that already holds a lock blocking writes requests one on another table",
     docs: DOCS,
     severity: Severity::Warning,
     check: Checker::Statement(check),

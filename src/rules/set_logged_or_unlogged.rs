@@ -1,6 +1,5 @@
 //! `set-logged-or-unlogged`: sET LOGGED or SET UNLOGGED rewrites the table under ACCESS EXCLUSIVE.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -62,7 +61,10 @@ mod tests {
 
     #[test]
     fn flags_statement() {
-        assert_eq!(flagged_autocommit(RULE, "ALTER TABLE t SET LOGGED;"), vec![1]);
+        assert_eq!(
+            flagged_autocommit(RULE, "ALTER TABLE t SET LOGGED;"),
+            vec![1]
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "set-not-null-without-check",
-    summary: "SET NOT NULL scans the table under ACCESS EXCLUSIVE unless a validated CHECK proves it",
+    summary:
+        "SET NOT NULL scans the table under ACCESS EXCLUSIVE unless a validated CHECK proves it",
     docs: DOCS,
     severity: Severity::Error,
     check: Checker::Statement(check),

@@ -1,7 +1,7 @@
 //! `statement-after-access-exclusive`: long-running work done while the transaction holds ACCESS EXCLUSIVE on another statement's table.
 
-use crate::locks::{Hold, LockMode};
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::{Hold, LockMode};
 
 pub static RULE: Rule = Rule {
     id: "statement-after-access-exclusive",

@@ -2,8 +2,8 @@
 
 use pg_query::NodeEnum;
 
-use crate::locks::TransactionUse;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
     id: "statement-timeout-before-concurrent-build",
@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn accepts_reset_before_build() {
-        let sql = "SET statement_timeout = '3s';\nALTER TABLE e ADD b int;\nRESET statement_timeout;\n\
+        let sql =
+            "SET statement_timeout = '3s';\nALTER TABLE e ADD b int;\nRESET statement_timeout;\n\
                    CREATE INDEX CONCURRENTLY i ON e (a);\n";
         assert!(flagged_autocommit(RULE, sql).is_empty());
     }

@@ -1,6 +1,5 @@
 //! `strong-lock-without-lock-timeout`: a lock that blocks writes is requested with no lock_timeout in effect.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -81,7 +80,10 @@ mod tests {
 
     #[test]
     fn flags_strong_lock_without_timeout() {
-        assert_eq!(flagged_lines(RULE, "ALTER TABLE o ADD COLUMN s int;"), vec![1]);
+        assert_eq!(
+            flagged_lines(RULE, "ALTER TABLE o ADD COLUMN s int;"),
+            vec![1]
+        );
     }
 
     #[test]

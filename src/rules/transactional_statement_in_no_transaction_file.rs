@@ -1,8 +1,7 @@
 //! `transactional-statement-in-no-transaction-file`: a statement that could run in a transaction shares a no-transaction file with a concurrent statement.
 
-use crate::analysis::FileMode;
-use crate::locks::TransactionUse;
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
     id: "transactional-statement-in-no-transaction-file",
@@ -50,11 +49,10 @@ UPDATE schema_flags SET value = 'on' WHERE name = 'fulfilment';
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if check.file.mode != FileMode::Autocommit || check.context.in_explicit_block {
+    if !check.file.marked_no_transaction || check.context.in_explicit_block {
         return None;
     }
-    if check.analysis.transaction != TransactionUse::Any || is_session_only(check.analysis.kind)
-    {
+    if check.analysis.transaction != TransactionUse::Any || is_session_only(check.analysis.kind) {
         return None;
     }
     let concurrent = check
@@ -75,7 +73,10 @@ fn check(check: &Check<'_>) -> Option<Violation> {
 }
 
 fn is_session_only(kind: &str) -> bool {
-    matches!(kind, "set" | "reset" | "show" | "select" | "explain" | "comment")
+    matches!(
+        kind,
+        "set" | "reset" | "show" | "select" | "explain" | "comment"
+    )
 }
 
 #[cfg(test)]
@@ -96,6 +97,9 @@ mod tests {
         let sql = "-- pgshift:no-transaction\nSET statement_timeout = 0;\n\
                    CREATE INDEX CONCURRENTLY i ON o (f);\nRESET statement_timeout;\n";
         assert!(flagged_lines(RULE, sql).is_empty());
-        assert!(flagged_autocommit(RULE, "ALTER TABLE o ADD f int;\nALTER TABLE o ADD g int;").is_empty());
+        assert!(
+            flagged_autocommit(RULE, "ALTER TABLE o ADD f int;\nALTER TABLE o ADD g int;")
+                .is_empty()
+        );
     }
 }

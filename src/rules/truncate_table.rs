@@ -1,6 +1,5 @@
 //! `truncate-table`: tRUNCATE takes ACCESS EXCLUSIVE and removes every row at once.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

@@ -1,6 +1,5 @@
 //! `update-or-delete-without-where`: uPDATE or DELETE without WHERE locks every row of the table until commit.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -72,7 +71,8 @@ mod tests {
 
     #[test]
     fn accepts_where_and_new_tables() {
-        let sql = "UPDATE t SET a = 1 WHERE id < 10;\nCREATE TABLE n (a int);\nUPDATE n SET a = 1;\n";
+        let sql =
+            "UPDATE t SET a = 1 WHERE id < 10;\nCREATE TABLE n (a int);\nUPDATE n SET a = 1;\n";
         assert!(flagged_autocommit(RULE, sql).is_empty());
     }
 }

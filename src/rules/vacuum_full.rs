@@ -1,6 +1,5 @@
 //! `vacuum-full`: vACUUM FULL rewrites the table under ACCESS EXCLUSIVE.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {

@@ -1,6 +1,5 @@
 //! `validate-after-not-valid-in-transaction`: vALIDATE CONSTRAINT in the transaction that added the constraint NOT VALID keeps the strong lock during the scan.
 
-
 use super::{Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
@@ -68,7 +67,11 @@ fn check(check: &Check<'_>) -> Option<Violation> {
         format!(
             "the constraint was added NOT VALID on line {added_at} in the same transaction, so \
              the validation scan runs while {} is still held",
-            if held_text.is_empty() { "that lock".to_string() } else { held_text }
+            if held_text.is_empty() {
+                "that lock".to_string()
+            } else {
+                held_text
+            }
         ),
         "commit before VALIDATE CONSTRAINT: move it to a later migration or after a COMMIT",
         locks,

@@ -1,7 +1,7 @@
 //! `view-with-select-star`: a view defined with SELECT * freezes its column list at creation.
 
-use pg_query::NodeEnum;
 use super::{Check, Checker, Rule, Severity, Violation};
+use pg_query::NodeEnum;
 
 pub static RULE: Rule = Rule {
     id: "view-with-select-star",
@@ -88,6 +88,10 @@ mod tests {
 
     #[test]
     fn accepts_column_lists() {
-        assert!(flagged_lines(RULE, "CREATE VIEW v AS SELECT a, count(*) FROM t GROUP BY a;").is_empty());
+        assert!(flagged_lines(
+            RULE,
+            "CREATE VIEW v AS SELECT a, count(*) FROM t GROUP BY a;"
+        )
+        .is_empty());
     }
 }
