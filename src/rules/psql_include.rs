@@ -38,7 +38,7 @@ Put the included statements in the migration itself, or in a migration of their 
 "#;
 
 /// Returns true for the psql commands that include another file.
-pub(crate) fn is_include(command: &str) -> bool {
+fn is_include(command: &str) -> bool {
     matches!(command, "i" | "ir" | "include" | "include_relative")
 }
 

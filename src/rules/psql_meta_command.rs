@@ -13,7 +13,8 @@ pub static RULE: Rule = Rule {
 
 const DOCS: &str = r#"## What it flags
 
-A line starting with a psql backslash command other than `\i`/`\ir` (see `psql-include`), for example `\connect`, `\set` or `\copy`.
+A line starting with a psql backslash command, for example `\connect`,
+`\set`, `\copy` or `\i` (which `psql-include` also reports).
 
 ## Why it hurts
 
@@ -41,7 +42,6 @@ fn check(file: &AnalyzedFile) -> Vec<Violation> {
     file.parsed
         .meta_commands
         .iter()
-        .filter(|meta| !super::psql_include::is_include(&meta.command))
         .map(|meta| Violation {
             message: format!(
                 "`{}` is a psql meta-command, not SQL; pgshift cannot run it",
@@ -65,6 +65,6 @@ mod tests {
     #[test]
     fn flags_connect_and_set() {
         let sql = "\\set ON_ERROR_STOP on\n\\connect appdb\nSELECT 1;\n\\i x.sql\n";
-        assert_eq!(flagged_lines(RULE, sql), vec![1, 2]);
+        assert_eq!(flagged_lines(RULE, sql), vec![1, 2, 4]);
     }
 }
