@@ -78,7 +78,7 @@ impl RelationSet {
         positions.get(first).is_some_and(|&p| p < self.window.end)
     }
 
-    /// Returns true when the set holds a relation that `name` can denote:
+    /// Returns true when the set contains a relation that `name` can denote:
     /// equal names, and equal schemas where both are written.
     pub fn contains(&self, name: &RelationName) -> bool {
         if name.schema.is_none() {
@@ -178,9 +178,11 @@ pub struct AnalyzedFile {
     pub text: String,
     pub parsed: ParsedFile,
     pub mode: FileMode,
-    /// The file itself asks to run without a transaction: the
+    /// The file itself requests to run without a transaction: the
     /// `-- pgshift:no-transaction` directive or the `.autocommit` name.
     pub marked_no_transaction: bool,
+    /// Some statement of the file cannot run inside a transaction block.
+    pub has_statement_outside_block: bool,
     pub version: PgVersion,
     /// One analysis per statement, in file order.
     pub analyses: Vec<Analysis>,
@@ -243,6 +245,9 @@ impl AnalyzedFile {
             parsed,
             mode,
             marked_no_transaction,
+            has_statement_outside_block: analyses
+                .iter()
+                .any(|a: &Analysis| a.transaction == TransactionUse::NotInBlock),
             version: options.version,
             analyses,
             contexts,
@@ -270,7 +275,7 @@ pub fn same_relation(a: &RelationName, b: &RelationName) -> bool {
         }
 }
 
-/// Returns true when `set` holds a relation that `name` can denote.
+/// Returns true when `set` contains a relation that `name` can denote.
 pub fn contains_relation(set: &RelationSet, name: &RelationName) -> bool {
     set.contains(name)
 }
@@ -480,12 +485,17 @@ impl Tracker {
             if !effect.mode.blocks_writes() || ctx.created_in_file.contains(&effect.relation) {
                 continue;
             }
+            let existing = self
+                .held
+                .iter()
+                .position(|h| same_relation(&h.relation, &effect.relation));
+            // Copy the shared list only when it changes, so statements that
+            // take locks the transaction already holds cost nothing here.
+            if existing.is_some_and(|i| self.held[i].mode >= effect.mode) {
+                continue;
+            }
             let held = Arc::make_mut(&mut self.held);
-            match held
-                .iter_mut()
-                .find(|h| same_relation(&h.relation, &effect.relation))
-            {
-                Some(existing) if existing.mode >= effect.mode => {}
+            match existing.map(|i| &mut held[i]) {
                 Some(existing) => {
                     existing.mode = effect.mode;
                     existing.line = statement.line;
@@ -542,13 +552,12 @@ impl Tracker {
                         self.proven_not_null.insert((table.clone(), column));
                     }
                 }
-                Some(AlterTableType::AtSetNotNull) => {
+                Some(AlterTableType::AtSetNotNull)
                     if self
                         .proven_not_null
-                        .contains(&(table.clone(), command.name.clone()))
-                    {
-                        context.not_null_proven.push(command.name.clone());
-                    }
+                        .contains(&(table.clone(), command.name.clone())) =>
+                {
+                    context.not_null_proven.push(command.name.clone());
                 }
                 _ => {}
             }

@@ -35,7 +35,7 @@ CLUSTER orders USING orders_created_at_idx;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "cluster") {
+    if check.analysis.kind != "cluster" {
         return None;
     }
     let locks = check.existing_locks();

@@ -45,7 +45,7 @@ DROP TABLE legacy_sessions;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "drop-table") {
+    if check.analysis.kind != "drop-table" {
         return None;
     }
     let locks = check.existing_locks();

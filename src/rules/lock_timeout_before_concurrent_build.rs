@@ -58,8 +58,17 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     if !after.lock_timeout_set {
         return None;
     }
-    let later = check.file.statements().skip(position + 1);
-    for (statement, analysis, context) in later {
+    // Indexing keeps each step O(1); skipping on the zipped iterator would
+    // walk every earlier statement again for each SET.
+    for later in position + 1..check.file.parsed.statements.len() {
+        let statement = &check.file.parsed.statements[later];
+        let analysis = &check.file.analyses[later];
+        let context = &check.file.contexts[later];
+        // A later SET of the same setting is reported on its own line, so
+        // the search stops there and each statement is visited once.
+        if matches!(&statement.node, NodeEnum::VariableSetStmt(s) if s.name == set.name) {
+            return None;
+        }
         if !context.lock_timeout_set {
             return None;
         }

@@ -44,7 +44,7 @@ ALTER TABLE accounts ADD COLUMN handle text;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "rename-column") {
+    if check.analysis.kind != "rename-column" {
         return None;
     }
     let locks = check.existing_locks();

@@ -45,7 +45,7 @@ CREATE VIEW orders AS SELECT * FROM purchase_orders;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "rename-table") {
+    if check.analysis.kind != "rename-table" {
         return None;
     }
     let locks = check.existing_locks();

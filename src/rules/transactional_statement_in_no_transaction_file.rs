@@ -55,12 +55,7 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     if check.analysis.transaction != TransactionUse::Any || is_session_only(check.analysis.kind) {
         return None;
     }
-    let concurrent = check
-        .file
-        .analyses
-        .iter()
-        .any(|a| a.transaction == TransactionUse::NotInBlock);
-    if !concurrent {
+    if !check.file.has_statement_outside_block {
         return None;
     }
     Some(Violation::new(

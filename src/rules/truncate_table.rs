@@ -40,7 +40,7 @@ DELETE FROM audit_log WHERE id BETWEEN 1 AND 10000;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "truncate") {
+    if check.analysis.kind != "truncate" {
         return None;
     }
     let locks = check.existing_locks();

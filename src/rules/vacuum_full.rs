@@ -37,7 +37,7 @@ VACUUM orders;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.analysis.kind == "vacuum-full") {
+    if check.analysis.kind != "vacuum-full" {
         return None;
     }
     let locks = check.existing_locks();
