@@ -1,4 +1,9 @@
 //! Lint findings and their renderings for people and machines.
+//!
+//! Every renderer writes each finding once and reads each source file at
+//! most once, so output time is linear in the size of the input.
+
+mod machine;
 
 use std::io::{self, Write};
 use std::ops::Range;
@@ -28,9 +33,24 @@ pub struct Diagnostic {
     pub message: String,
     pub help: String,
     pub locks: Vec<LockSummary>,
+    /// Set when a `-- pgshift:ignore` comment silences the finding; a
+    /// silenced finding is kept in JSON output and does not count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Suppression>,
     /// Byte range of the finding in the file.
     #[serde(skip)]
     pub span: Range<usize>,
+}
+
+/// Where and why a finding was silenced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Suppression {
+    /// The reason written after the rule ids, if any.
+    pub reason: Option<String>,
+    /// 1-based line of the `-- pgshift:ignore` comment.
+    pub line: usize,
+    /// True for `-- pgshift:ignore-file`.
+    pub whole_file: bool,
 }
 
 /// A lock behind a finding, as reported.
@@ -94,6 +114,34 @@ impl Diagnostic {
             message,
             help,
             locks,
+            suppressed: None,
+            span,
+        }
+    }
+
+    /// Builds a finding of a file-level rule at `span`.
+    pub fn for_span(
+        file: &AnalyzedFile,
+        lines: &crate::sql::LineIndex,
+        rule: &str,
+        severity: Severity,
+        violation: crate::rules::Violation,
+        span: Range<usize>,
+    ) -> Diagnostic {
+        let (line, column) = lines.line_col(&file.text, span.start);
+        let (end_line, end_column) = lines.line_col(&file.text, span.end);
+        Diagnostic {
+            path: file.path.clone(),
+            line,
+            column,
+            end_line,
+            end_column,
+            rule: rule.to_string(),
+            severity,
+            message: violation.message,
+            help: violation.help,
+            locks: violation.locks.iter().map(LockSummary::from).collect(),
+            suppressed: None,
             span,
         }
     }
@@ -121,6 +169,9 @@ fn position_in_statement(text: &str, statement: &Statement, offset: usize) -> (u
 pub enum Format {
     Human,
     Json,
+    Sarif,
+    Github,
+    Gitlab,
 }
 
 /// Writes a lint report in the given format.
@@ -134,6 +185,9 @@ pub fn render(
     match format {
         Format::Human => render_human(report, sources, version, out),
         Format::Json => render_json(report, version, out),
+        Format::Sarif => machine::render_sarif(report, out),
+        Format::Github => machine::render_github(report, out),
+        Format::Gitlab => machine::render_gitlab(report, out),
     }
 }
 
@@ -154,7 +208,7 @@ fn render_human(
     for error in &report.errors {
         writeln!(out, "{}", describe_input_error(error))?;
     }
-    for d in &report.diagnostics {
+    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
         if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
             cached = sources(&d.path).map(|text| (d.path.clone(), text));
         }
@@ -194,24 +248,23 @@ fn render_human(
         writeln!(out)?;
     }
 
-    let errors = report
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = report
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
+    let active = || report.diagnostics.iter().filter(|d| d.suppressed.is_none());
+    let errors = active().filter(|d| d.severity == Severity::Error).count();
+    let warnings = active().filter(|d| d.severity == Severity::Warning).count();
+    let silenced = report.diagnostics.len() - active().count();
     writeln!(
         out,
-        "assuming PostgreSQL {}.{}: {} error(s), {} warning(s) in {} file(s){}",
+        "assuming PostgreSQL {}.{}: {} error(s), {} warning(s) in {} file(s){}{}",
         version.major,
         version.minor,
         errors,
         warnings,
         report.files,
+        if silenced == 0 {
+            String::new()
+        } else {
+            format!("; {silenced} silenced by pgshift:ignore")
+        },
         if report.errors.is_empty() {
             String::new()
         } else {
@@ -244,7 +297,7 @@ fn blocked_words(lock: &LockSummary) -> &'static str {
     }
 }
 
-fn severity_name(severity: Severity) -> &'static str {
+pub(crate) fn severity_name(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",
         Severity::Warning => "warning",

@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod bluegreen;
+pub mod config;
 pub mod db;
 pub mod diagnostics;
 pub mod exec;

@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Lint(args) => cli::lint::run(args),
+            Command::Lint(args) => cli::lint::run(args).await,
+            Command::Rules(args) => cli::lint::list(args),
+            Command::Explain(args) => cli::lint::explain(args),
             Command::Apply(args) => cli::apply::run(args, cli.quiet).await,
             Command::Status(args) => cli::apply::status(args).await,
             Command::Fix(args) => cli::fix::run(args).await,

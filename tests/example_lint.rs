@@ -23,8 +23,8 @@ fn plain_index_builds(folder: &Path) -> BTreeSet<(String, usize, String)> {
                 .collect();
             let lines: Vec<&str> = text.lines().collect();
             for (i, line) in lines.iter().enumerate() {
-                let is_build = line.starts_with("CREATE INDEX ")
-                    || line.starts_with("CREATE UNIQUE INDEX ");
+                let is_build =
+                    line.starts_with("CREATE INDEX ") || line.starts_with("CREATE UNIQUE INDEX ");
                 if !is_build || line.contains("CONCURRENTLY") {
                     continue;
                 }
@@ -46,7 +46,10 @@ fn plain_index_builds(folder: &Path) -> BTreeSet<(String, usize, String)> {
 fn lint_reports_every_plain_index_build() {
     let folder = common::repo_path("plans/oauth");
     let expected = plain_index_builds(&folder);
-    assert!(expected.len() >= 5, "the example has plain index builds: {expected:?}");
+    assert!(
+        expected.len() >= 5,
+        "the example has plain index builds: {expected:?}"
+    );
 
     let output = Command::new(common::pgshift_bin())
         .args(["lint", "--format", "json"])

@@ -36,12 +36,32 @@ pub enum Command {
     Status(StatusArgs),
     /// Rewrite migration files into their online forms.
     Fix(FixArgs),
+    /// List the lint rules with their severity and summary.
+    Rules(RulesArgs),
+    /// Print the documentation of one lint rule.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Print the full documentation of every rule as Markdown.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Rule id, e.g. index-build-without-concurrently.
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LintFormat {
     Human,
     Json,
+    Sarif,
+    Github,
+    Gitlab,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,9 +81,30 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value = "human")]
     pub format: LintFormat,
 
-    /// PostgreSQL version that verdicts assume, e.g. 11 or 14.3.
-    #[arg(long, value_name = "VERSION", default_value = "15")]
-    pub pg_version: String,
+    /// PostgreSQL version that verdicts assume, e.g. 11 or 14.3 (11 and
+    /// 11.0 are the same). Defaults to the config file's pg_version, then
+    /// the server's version with --database-url, then 15.
+    #[arg(long, value_name = "VERSION")]
+    pub pg_version: Option<String>,
+
+    /// Lint as if this lock_timeout were set before every file, as pgshift
+    /// apply does with the plan's lock_timeout (e.g. 2s, 500ms).
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+
+    /// Lint as if every statement outside BEGIN ... COMMIT ran in its own
+    /// transaction, as with a runner that does not wrap migration files.
+    #[arg(long)]
+    pub no_wrap: bool,
+
+    /// Configuration file; by default pgshift.toml is searched from the
+    /// working directory upwards.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Read the server version and column types from this database.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

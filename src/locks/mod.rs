@@ -13,6 +13,8 @@ mod statements;
 mod types;
 pub mod volatility;
 
+pub use types::SqlType;
+
 #[cfg(test)]
 mod tests;
 

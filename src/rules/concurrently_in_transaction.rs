@@ -1,7 +1,7 @@
 //! `concurrently-in-transaction`: a statement that PostgreSQL rejects
 //! inside a transaction block, written inside `BEGIN` ... `COMMIT`.
 
-use super::{Check, Rule, Severity, Violation};
+use super::{Check, Checker, Rule, Severity, Violation};
 use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
@@ -9,7 +9,7 @@ pub static RULE: Rule = Rule {
     summary: "CONCURRENTLY (or VACUUM) inside BEGIN ... COMMIT fails with SQLSTATE 25001",
     docs: DOCS,
     severity: Severity::Error,
-    check,
+    check: Checker::Statement(check),
 };
 
 const DOCS: &str = r#"## What it flags

@@ -3,7 +3,7 @@
 
 use pg_query::NodeEnum;
 
-use super::{describe_blocked, describe_locks, Check, Rule, Severity, Violation};
+use super::{describe_blocked, describe_locks, Check, Checker, Rule, Severity, Violation};
 use crate::analysis::contains_relation;
 use crate::locks::RelationName;
 
@@ -12,7 +12,7 @@ pub static RULE: Rule = Rule {
     summary: "CREATE INDEX without CONCURRENTLY blocks writes for the whole build",
     docs: DOCS,
     severity: Severity::Error,
-    check,
+    check: Checker::Statement(check),
 };
 
 const DOCS: &str = r#"## What it flags

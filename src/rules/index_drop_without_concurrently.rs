@@ -3,14 +3,14 @@
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
 
-use super::{describe_blocked, Check, Rule, Severity, Violation};
+use super::{describe_blocked, Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "index-drop-without-concurrently",
     summary: "DROP INDEX without CONCURRENTLY blocks reads and writes of the table",
     docs: DOCS,
     severity: Severity::Error,
-    check,
+    check: Checker::Statement(check),
 };
 
 const DOCS: &str = r#"## What it flags

@@ -9,20 +9,96 @@
 use std::ops::Range;
 
 use crate::analysis::{AnalyzedFile, StatementContext};
-use crate::locks::{Analysis, LockEffect};
+use crate::locks::{Analysis, LockEffect, RelationName};
 use crate::sql::Statement;
 
+pub mod docs;
+pub mod versions;
+
+mod add_column_with_rewrite;
+mod attach_partition;
+mod begin_without_commit;
+mod cluster_table;
+mod column_type_change_rewrites;
+mod concurrent_build_on_corrupting_version;
+mod concurrent_index_if_not_exists;
 mod concurrently_in_transaction;
+mod constraint_without_not_valid;
+mod copy_from_stdin;
+mod detach_partition_without_concurrently;
+mod drop_column;
+mod drop_index_backing_constraint;
+mod drop_table;
+mod enum_value_used_in_transaction;
+mod exclusion_constraint_added;
+mod identifier_over_63_bytes;
 mod index_build_without_concurrently;
 mod index_drop_without_concurrently;
+mod key_constraint_without_using_index;
+mod lock_table;
+mod lock_timeout_before_concurrent_build;
+mod not_null_column_without_default;
+mod opaque_statement;
+mod psql_include;
+mod psql_meta_command;
+mod refresh_materialized_view_without_concurrently;
+mod reindex_without_concurrently;
+mod rename_column;
+mod rename_table;
+mod second_strong_lock_in_transaction;
+mod set_logged_or_unlogged;
+mod set_not_null_without_check;
+mod statement_after_access_exclusive;
+mod statement_timeout_before_concurrent_build;
+mod strong_lock_without_lock_timeout;
+mod transactional_statement_in_no_transaction_file;
+mod truncate_table;
+mod update_or_delete_without_where;
+mod vacuum_full;
+mod validate_after_not_valid_in_transaction;
+mod view_with_select_star;
 
 /// How bad a finding is. `Error` findings make `lint` exit with status 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
     Warning,
     Error,
+}
+
+impl Severity {
+    /// The severity as configuration and reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    /// Parses `info`, `warning` or `error`.
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+/// What a rule looks at.
+#[derive(Clone, Copy)]
+pub enum Checker {
+    /// One statement at a time, with its analysis and context.
+    Statement(fn(&Check<'_>) -> Option<Violation>),
+    /// The whole file, for findings that are not about one statement
+    /// (psql meta-commands, an unclosed `BEGIN`). Every violation carries a
+    /// span.
+    File(fn(&AnalyzedFile) -> Vec<Violation>),
 }
 
 /// A lint rule.
@@ -35,7 +111,7 @@ pub struct Rule {
     /// "Lock taken", "Safe alternative" and "Example".
     pub docs: &'static str,
     pub severity: Severity,
-    pub check: fn(&Check<'_>) -> Option<Violation>,
+    pub check: Checker,
 }
 
 /// What a rule sees of one statement.
@@ -44,6 +120,40 @@ pub struct Check<'a> {
     pub statement: &'a Statement,
     pub analysis: &'a Analysis,
     pub context: &'a StatementContext,
+}
+
+impl Check<'_> {
+    /// Returns true when the file created `relation` before this statement.
+    pub fn is_new(&self, relation: &RelationName) -> bool {
+        self.context.created_in_file.contains(relation)
+    }
+
+    /// The statement's locks on relations the file did not create.
+    pub fn existing_locks(&self) -> Vec<LockEffect> {
+        self.analysis
+            .effects
+            .iter()
+            .filter(|e| !self.is_new(&e.relation))
+            .cloned()
+            .collect()
+    }
+
+    /// Returns true when the statement is an `ALTER TABLE` with a
+    /// subcommand of this kind.
+    pub fn has_subcommand(&self, kind: &str) -> bool {
+        self.analysis.subcommands.contains(&kind)
+    }
+
+    /// The table an `ALTER TABLE` (or other single-table statement) names.
+    pub fn target(&self) -> Option<&RelationName> {
+        self.analysis.effects.first().map(|e| &e.relation)
+    }
+
+    /// Returns true when the statement's first table was created earlier in
+    /// the file.
+    pub fn target_is_new(&self) -> bool {
+        self.target().is_some_and(|t| self.is_new(t))
+    }
 }
 
 /// A rule's finding on one statement.
@@ -62,11 +172,62 @@ pub struct Violation {
     pub span: Option<Range<usize>>,
 }
 
+impl Violation {
+    /// A finding that underlines the whole statement.
+    pub fn new(message: String, help: impl Into<String>, locks: Vec<LockEffect>) -> Violation {
+        Violation {
+            message,
+            help: help.into(),
+            locks,
+            span: None,
+        }
+    }
+}
+
 /// All rules, in the order their findings are reported for one statement.
 pub static RULES: &[&Rule] = &[
+    &psql_meta_command::RULE,
+    &psql_include::RULE,
+    &copy_from_stdin::RULE,
+    &begin_without_commit::RULE,
     &index_build_without_concurrently::RULE,
     &index_drop_without_concurrently::RULE,
+    &reindex_without_concurrently::RULE,
     &concurrently_in_transaction::RULE,
+    &concurrent_build_on_corrupting_version::RULE,
+    &concurrent_index_if_not_exists::RULE,
+    &drop_index_backing_constraint::RULE,
+    &constraint_without_not_valid::RULE,
+    &validate_after_not_valid_in_transaction::RULE,
+    &key_constraint_without_using_index::RULE,
+    &exclusion_constraint_added::RULE,
+    &add_column_with_rewrite::RULE,
+    &not_null_column_without_default::RULE,
+    &set_not_null_without_check::RULE,
+    &column_type_change_rewrites::RULE,
+    &drop_column::RULE,
+    &drop_table::RULE,
+    &rename_column::RULE,
+    &rename_table::RULE,
+    &truncate_table::RULE,
+    &vacuum_full::RULE,
+    &cluster_table::RULE,
+    &refresh_materialized_view_without_concurrently::RULE,
+    &set_logged_or_unlogged::RULE,
+    &attach_partition::RULE,
+    &detach_partition_without_concurrently::RULE,
+    &lock_table::RULE,
+    &enum_value_used_in_transaction::RULE,
+    &update_or_delete_without_where::RULE,
+    &strong_lock_without_lock_timeout::RULE,
+    &second_strong_lock_in_transaction::RULE,
+    &statement_after_access_exclusive::RULE,
+    &lock_timeout_before_concurrent_build::RULE,
+    &statement_timeout_before_concurrent_build::RULE,
+    &transactional_statement_in_no_transaction_file::RULE,
+    &identifier_over_63_bytes::RULE,
+    &view_with_select_star::RULE,
+    &opaque_statement::RULE,
 ];
 
 /// Returns the rule with the given id.
@@ -110,23 +271,56 @@ pub(crate) mod test_support {
 
     use std::path::Path;
 
-    use crate::analysis::AnalyzedFile;
+    use crate::analysis::{AnalyzeOptions, AnalyzedFile};
+    use crate::diagnostics::Diagnostic;
     use crate::locks::PgVersion;
 
-    /// Lints `sql` as PostgreSQL 15 would run it and returns the 1-based
-    /// lines that `rule` flags.
-    pub fn flagged_lines(rule: &str, sql: &str) -> Vec<usize> {
-        flagged_lines_on(rule, sql, PgVersion::new(15, 0))
+    pub fn pg(major: u32, minor: u32) -> PgVersion {
+        PgVersion::new(major, minor)
     }
 
-    /// Like [`flagged_lines`] for a given server version.
-    pub fn flagged_lines_on(rule: &str, sql: &str, version: PgVersion) -> Vec<usize> {
-        let file = AnalyzedFile::new(Path::new("test.sql"), sql.to_string(), false, version)
-            .expect("test SQL parses");
-        crate::lint::lint_file(&file, &crate::lint::LintOptions::default())
+    pub fn analyze_on(sql: &str, version: PgVersion, autocommit: bool) -> AnalyzedFile {
+        let options = AnalyzeOptions {
+            no_wrap: autocommit,
+            ..AnalyzeOptions::new(version)
+        };
+        AnalyzedFile::with_options(Path::new("test.sql"), sql.to_string(), &options)
+            .expect("test SQL parses")
+    }
+
+    fn lines(rule: &str, file: &AnalyzedFile) -> Vec<usize> {
+        crate::lint::lint_file(file, &crate::lint::LintOptions::default())
             .into_iter()
             .filter(|d| d.rule == rule)
             .map(|d| d.line)
             .collect()
+    }
+
+    /// Lints `sql` as pgshift would run it (consecutive statements wrapped
+    /// in one transaction) on PostgreSQL 15 and returns the 1-based lines
+    /// that `rule` flags.
+    pub fn flagged_lines(rule: &str, sql: &str) -> Vec<usize> {
+        flagged_lines_on(rule, sql, pg(15, 0))
+    }
+
+    /// Like [`flagged_lines`] for a given server version.
+    pub fn flagged_lines_on(rule: &str, sql: &str, version: PgVersion) -> Vec<usize> {
+        lines(rule, &analyze_on(sql, version, false))
+    }
+
+    /// Like [`flagged_lines`], with every statement outside `BEGIN` ...
+    /// `COMMIT` in its own transaction.
+    pub fn flagged_autocommit(rule: &str, sql: &str) -> Vec<usize> {
+        flagged_autocommit_on(rule, sql, pg(15, 0))
+    }
+
+    pub fn flagged_autocommit_on(rule: &str, sql: &str, version: PgVersion) -> Vec<usize> {
+        lines(rule, &analyze_on(sql, version, true))
+    }
+
+    /// All findings on `sql` (wrapped mode) for a given server version.
+    pub fn diagnostics_on(sql: &str, version: PgVersion) -> Vec<Diagnostic> {
+        let file = analyze_on(sql, version, false);
+        crate::lint::lint_file(&file, &crate::lint::LintOptions::default())
     }
 }

@@ -1,0 +1,219 @@
+//! Renderers for CI systems: SARIF 2.1.0, GitHub workflow commands and the
+//! GitLab code quality report.
+//!
+//! Silenced findings appear in SARIF with an in-source suppression and are
+//! left out of the GitHub and GitLab output, which have no such notion.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{describe_input_error, Diagnostic};
+use crate::lint::LintReport;
+use crate::rules::{self, Severity};
+
+const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The path as reports print it, with `/` separators.
+fn uri(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// Writes one SARIF 2.1.0 log with one run. Every registered rule is listed
+/// in the driver so `ruleIndex` is stable across runs.
+pub fn render_sarif(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
+    let driver_rules: Vec<Value> = rules::RULES
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.id,
+                "shortDescription": { "text": rule.summary },
+                "help": { "text": rule.docs, "markdown": rule.docs },
+                "defaultConfiguration": { "level": sarif_level(rule.severity) },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report.diagnostics.iter().map(sarif_result).collect();
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|error| {
+            let mut region = json!({});
+            if let (Some(line), Some(column)) = (error.line, error.column) {
+                region = json!({ "startLine": line, "startColumn": column });
+            }
+            json!({
+                "level": "error",
+                "message": { "text": describe_input_error(error) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&error.path) },
+                        "region": region,
+                    }
+                }],
+            })
+        })
+        .collect();
+    let log = json!({
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "pgshift",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": driver_rules,
+                }
+            },
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }]
+    });
+    serde_json::to_writer(&mut *out, &log)?;
+    writeln!(out)
+}
+
+fn sarif_result(d: &Diagnostic) -> Value {
+    let rule_index = rules::RULES.iter().position(|r| r.id == d.rule);
+    let mut result = json!({
+        "ruleId": d.rule,
+        "level": sarif_level(d.severity),
+        "message": { "text": format!("{} Fix: {}.", d.message, d.help) },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": uri(&d.path) },
+                "region": {
+                    "startLine": d.line,
+                    "startColumn": d.column,
+                    "endLine": d.end_line,
+                    "endColumn": d.end_column,
+                }
+            }
+        }],
+        "properties": { "locks": d.locks },
+    });
+    if let Some(index) = rule_index {
+        result["ruleIndex"] = json!(index);
+    }
+    if let Some(suppressed) = &d.suppressed {
+        let mut suppression = json!({ "kind": "inSource" });
+        if let Some(reason) = &suppressed.reason {
+            suppression["justification"] = json!(reason);
+        }
+        result["suppressions"] = json!([suppression]);
+    }
+    result
+}
+
+/// Escapes the message part of a workflow command.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value of a workflow command.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Writes one GitHub Actions workflow command per finding, so the findings
+/// show as annotations on the pull request.
+pub fn render_github(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
+    for error in &report.errors {
+        let mut properties = format!("file={}", escape_property(&uri(&error.path)));
+        if let (Some(line), Some(column)) = (error.line, error.column) {
+            properties.push_str(&format!(",line={line},col={column}"));
+        }
+        writeln!(
+            out,
+            "::error {properties},title=pgshift::{}",
+            escape_data(&error.message)
+        )?;
+    }
+    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
+        let command = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "notice",
+        };
+        let mut message = d.message.clone();
+        for lock in &d.locks {
+            message.push_str(&format!("\nlock: {} on {}", lock.mode, lock.relation));
+        }
+        message.push_str(&format!("\nhelp: {}", d.help));
+        writeln!(
+            out,
+            "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+            escape_property(&uri(&d.path)),
+            d.line,
+            d.column,
+            d.end_line,
+            d.end_column,
+            escape_property(&format!("pgshift {}", d.rule)),
+            escape_data(&message)
+        )?;
+    }
+    Ok(())
+}
+
+fn gitlab_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "critical",
+        Severity::Warning => "major",
+        Severity::Info => "info",
+    }
+}
+
+/// Writes a GitLab code quality report: a JSON array of issues, each with a
+/// fingerprint that stays the same while the finding does.
+pub fn render_gitlab(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut issues: Vec<Value> = Vec::new();
+    for error in &report.errors {
+        let path = uri(&error.path);
+        issues.push(json!({
+            "description": describe_input_error(error),
+            "check_name": "syntax-error",
+            "fingerprint": fingerprint(&["syntax-error", &path, &error.message]),
+            "severity": "blocker",
+            "location": { "path": path, "lines": { "begin": error.line.unwrap_or(1) } },
+        }));
+    }
+    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
+        let path = uri(&d.path);
+        let line = d.line.to_string();
+        issues.push(json!({
+            "description": format!("{} Fix: {}.", d.message, d.help),
+            "check_name": d.rule,
+            "fingerprint": fingerprint(&[&d.rule, &path, &line, &d.message]),
+            "severity": gitlab_severity(d.severity),
+            "location": {
+                "path": path,
+                "lines": { "begin": d.line, "end": d.end_line },
+            },
+        }));
+    }
+    serde_json::to_writer(&mut *out, &issues)?;
+    writeln!(out)
+}
+
+fn fingerprint(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}

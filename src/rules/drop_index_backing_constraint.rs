@@ -1,0 +1,125 @@
+//! `drop-index-backing-constraint`: dROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails.
+
+use super::{Check, Checker, Rule, Severity, Violation};
+use pg_query::protobuf::ConstrType;
+use pg_query::NodeEnum;
+
+pub static RULE: Rule = Rule {
+    id: "drop-index-backing-constraint",
+    summary: "DROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails",
+    docs: DOCS,
+    severity: Severity::Error,
+    check: Checker::Statement(check),
+};
+
+const DOCS: &str = r#"## What it flags
+
+`DROP INDEX` of an index that a constraint owns: one created by `ADD
+CONSTRAINT ... UNIQUE` or `PRIMARY KEY` (the index carries the constraint's
+name), or attached with `USING INDEX` (which renames it to the constraint's
+name), earlier in the file.
+
+## Why it hurts
+
+The server rejects the drop (SQLSTATE 2BP01, "cannot drop index ...
+because constraint ... requires it"), and `DROP INDEX CONCURRENTLY` is
+rejected the same way, so the migration fails. Dropping the constraint
+drops its index.
+
+## Lock taken
+
+None: the statement fails. `ALTER TABLE ... DROP CONSTRAINT` takes ACCESS EXCLUSIVE on the table, brief.
+
+## Safe alternative
+
+`ALTER TABLE ... DROP CONSTRAINT`, which drops the index with it. To replace the index, build the new one concurrently first and swap constraints.
+
+## Example
+
+```sql
+-- flagged
+ALTER TABLE accounts ADD CONSTRAINT accounts_handle_key UNIQUE USING INDEX accounts_handle_idx;
+DROP INDEX accounts_handle_key;
+-- safe
+ALTER TABLE accounts DROP CONSTRAINT accounts_handle_key;
+```
+"#;
+
+fn check(check: &Check<'_>) -> Option<Violation> {
+    let NodeEnum::DropStmt(drop) = &check.statement.node else {
+        return None;
+    };
+    if check.analysis.kind != "drop-index" {
+        return None;
+    }
+    let _ = drop;
+    let dropped: Vec<_> = check.analysis.effects.iter().map(|e| &e.relation).collect();
+    // TODO: this looks at every earlier statement for each DROP INDEX, which
+    // is quadratic in files with many index drops; track key constraints in
+    // the analysis context instead.
+    let earlier = &check.file.parsed.statements[..check.statement.index];
+    for statement in earlier {
+        for (table, constraint) in key_constraints(&statement.node) {
+            if let Some(index) = dropped.iter().find(|d| d.name == constraint) {
+                return Some(Violation::new(
+                    format!(
+                        "index {} backs constraint {constraint} on {table} (line {}); the server \
+                         rejects the drop with SQLSTATE 2BP01",
+                        super::qualified(index),
+                        statement.line
+                    ),
+                    format!("drop the constraint instead: ALTER TABLE {table} DROP CONSTRAINT {constraint}"),
+                    check.analysis.effects.clone(),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `(table, constraint)` of the UNIQUE and PRIMARY KEY constraints a
+/// statement adds; their index carries the constraint's name.
+fn key_constraints(node: &NodeEnum) -> Vec<(String, String)> {
+    let NodeEnum::AlterTableStmt(alter) = node else {
+        return Vec::new();
+    };
+    let Some(table) = &alter.relation else {
+        return Vec::new();
+    };
+    alter
+        .cmds
+        .iter()
+        .filter_map(|c| match &c.node {
+            Some(NodeEnum::AlterTableCmd(cmd)) => match cmd.def.as_ref()?.node.as_ref()? {
+                NodeEnum::Constraint(c)
+                    if !c.conname.is_empty()
+                        && (c.contype == ConstrType::ConstrUnique as i32
+                            || c.contype == ConstrType::ConstrPrimary as i32) =>
+                {
+                    Some((table.relname.clone(), c.conname.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::*;
+
+    const RULE: &str = "drop-index-backing-constraint";
+
+    #[test]
+    fn flags_drop_of_constraint_index() {
+        let sql = "ALTER TABLE a ADD CONSTRAINT k UNIQUE USING INDEX i;\nDROP INDEX k;\n";
+        assert_eq!(flagged_lines(RULE, sql), vec![2]);
+    }
+
+    #[test]
+    fn accepts_other_indexes() {
+        let sql = "ALTER TABLE a ADD CONSTRAINT k UNIQUE USING INDEX i;\nDROP INDEX other;\n";
+        assert!(flagged_lines(RULE, sql).is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! `drop-table`: dROP TABLE breaks application code that still uses the old name.
+
+use super::{Check, Checker, Rule, Severity, Violation};
+
+pub static RULE: Rule = Rule {
+    id: "drop-table",
+    summary: "DROP TABLE breaks application code that still uses the old name",
+    docs: DOCS,
+    severity: Severity::Warning,
+    check: Checker::Statement(check),
+};
+
+const DOCS: &str = r#"## What it flags
+
+`DROP TABLE` on a relation the file did not create.
+
+## Why it hurts
+
+The lock is brief, but application instances deployed before the
+migration keep sending SQL that names the old object. They fail with
+SQLSTATE 42P01 (relation does not exist) from the moment the migration commits until every instance
+runs the new code. ORMs that cache column lists fail even for queries that
+never mention the column.
+
+## Lock taken
+
+ACCESS EXCLUSIVE on the table, brief (catalog change only).
+
+## Safe alternative
+
+Expand and contract: ship a release that no longer uses the object (for
+a rename: add the new object and write to both), then remove the old object
+in a later migration, after every instance runs that release.
+
+## Example
+
+```sql
+-- flagged
+DROP TABLE legacy_sessions;
+-- safe
+-- release 1: stop using the table
+-- release 2:
+DROP TABLE legacy_sessions;
+```
+"#;
+
+fn check(check: &Check<'_>) -> Option<Violation> {
+    if check.analysis.kind != "drop-table" {
+        return None;
+    }
+    let locks = check.existing_locks();
+    if locks.is_empty() {
+        return None;
+    }
+    Some(Violation::new(
+        format!(
+            "dropping a table breaks application code that still uses it: running instances fail with SQLSTATE 42P01 (relation does not exist) until all of them are              replaced (lock: {})",
+            super::describe_locks(&locks)
+        ),
+        "remove the old name in a later release, after no running code uses it          (expand and contract)",
+        locks,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::*;
+
+    const RULE: &str = "drop-table";
+
+    #[test]
+    fn flags_existing_relation() {
+        assert_eq!(flagged_lines(RULE, "DROP TABLE legacy_sessions;"), vec![1]);
+    }
+
+    #[test]
+    fn accepts_relation_created_in_file() {
+        let sql = "CREATE TABLE legacy_sessions (id int, legacy_secret text, login text);\nDROP TABLE legacy_sessions;";
+        assert!(flagged_lines(RULE, sql).is_empty());
+    }
+}

@@ -1,0 +1,109 @@
+//! `statement-timeout-before-concurrent-build`: statement_timeout applies to the whole of a following concurrent build.
+
+use pg_query::NodeEnum;
+
+use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::TransactionUse;
+
+pub static RULE: Rule = Rule {
+    id: "statement-timeout-before-concurrent-build",
+    summary: "statement_timeout applies to the whole of a following concurrent build",
+    docs: DOCS,
+    severity: Severity::Info,
+    check: Checker::Statement(check),
+};
+
+const DOCS: &str = r#"## What it flags
+
+A `SET statement_timeout` to a value other than 0 that is still in effect when a
+later statement of the file runs `CONCURRENTLY` (or another statement that
+must run outside a transaction block and waits for older transactions).
+The finding is on the `SET` line.
+
+## Why it hurts
+
+A concurrent index build on a large table runs for minutes or hours, and
+`statement_timeout` cancels it (SQLSTATE 57014) at the limit, leaving an
+INVALID index behind that blocks reruns.
+
+## Lock taken
+
+None: `SET` takes no lock.
+
+## Safe alternative
+
+Reset `statement_timeout` right before the concurrent statement and set it again
+afterwards, or give concurrent statements their own budget.
+
+## Example
+
+```sql
+-- reported on the SET
+SET statement_timeout = '3s';
+CREATE INDEX CONCURRENTLY events_account_id_idx ON events (account_id);
+```
+"#;
+
+fn check(check: &Check<'_>) -> Option<Violation> {
+    let NodeEnum::VariableSetStmt(set) = &check.statement.node else {
+        return None;
+    };
+    if set.name != "statement_timeout" {
+        return None;
+    }
+    let position = check.statement.index;
+    let after = check.file.contexts.get(position + 1)?;
+    if !after.statement_timeout_set {
+        return None;
+    }
+    // Indexing keeps each step O(1); skipping on the zipped iterator would
+    // walk every earlier statement again for each SET.
+    for later in position + 1..check.file.parsed.statements.len() {
+        let statement = &check.file.parsed.statements[later];
+        let analysis = &check.file.analyses[later];
+        let context = &check.file.contexts[later];
+        // A later SET of the same setting is reported on its own line, so
+        // the search stops there and each statement is visited once.
+        if matches!(&statement.node, NodeEnum::VariableSetStmt(s) if s.name == set.name) {
+            return None;
+        }
+        if !context.statement_timeout_set {
+            return None;
+        }
+        if analysis.transaction == TransactionUse::NotInBlock
+            && statement.text.to_ascii_uppercase().contains("CONCURRENTLY")
+        {
+            return Some(Violation::new(
+                format!(
+                    "this statement_timeout is still in effect for the concurrent statement on line {}, \
+                     which can exceed it while waiting for older transactions or building",
+                    statement.line
+                ),
+                "set statement_timeout to 0 (or a budget fitting the table size) for the concurrent build",
+                Vec::new(),
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::*;
+
+    const RULE: &str = "statement-timeout-before-concurrent-build";
+
+    #[test]
+    fn flags_setting_before_concurrent_build() {
+        let sql = "SET statement_timeout = '3s';\nCREATE INDEX CONCURRENTLY i ON e (a);\n";
+        assert_eq!(flagged_autocommit(RULE, sql), vec![1]);
+    }
+
+    #[test]
+    fn accepts_reset_before_build() {
+        let sql =
+            "SET statement_timeout = '3s';\nALTER TABLE e ADD b int;\nRESET statement_timeout;\n\
+                   CREATE INDEX CONCURRENTLY i ON e (a);\n";
+        assert!(flagged_autocommit(RULE, sql).is_empty());
+    }
+}

@@ -1,0 +1,304 @@
+//! `pgshift lint` end to end: output formats, exit codes, suppressions,
+//! the configuration file and `--database-url`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lint_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(common::pgshift_bin())
+        .current_dir(dir)
+        .arg("lint")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
+}
+
+const PLAIN_INDEX: &str = "SET lock_timeout = '2s';\nCREATE INDEX a_idx ON a (x);\n";
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn json_has_one_based_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "SET lock_timeout = '2s';\n  CREATE INDEX a_idx ON a (x);\n",
+    );
+    let output = lint_in(dir.path(), &["--format", "json", "m.sql"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["schema_version"], 1);
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["rule"], "index-build-without-concurrently");
+    assert_eq!(d["line"], 2);
+    assert_eq!(d["column"], 3);
+    assert_eq!(d["end_line"], 2);
+    assert_eq!(d["end_column"], 30);
+    assert_eq!(d["severity"], "error");
+}
+
+#[test]
+fn clean_file_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "CREATE TABLE t (id int);\nCREATE INDEX t_idx ON t (id);\n",
+    );
+    let output = lint_in(dir.path(), &["m.sql"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn syntax_error_does_not_stop_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.sql",
+        "SELECT 1;\nALTER TABLE t ADD COLUMN;\n",
+    );
+    write(dir.path(), "b.sql", PLAIN_INDEX);
+    let output = lint_in(dir.path(), &["--format", "json", "."]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = json(&output);
+    let error = &report["errors"][0];
+    assert!(
+        error["path"].as_str().unwrap().ends_with("a.sql"),
+        "{error}"
+    );
+    assert_eq!(error["line"], 2);
+    assert!(error["column"].as_u64().unwrap() > 1, "{error}");
+    let rules: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, vec!["index-build-without-concurrently"]);
+}
+
+#[test]
+fn sarif_is_2_1_0_with_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "m.sql", PLAIN_INDEX);
+    let output = lint_in(dir.path(), &["--format", "sarif", "m.sql"]);
+    assert_eq!(output.status.code(), Some(1));
+    let log = json(&output);
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "pgshift");
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "index-build-without-concurrently");
+    assert_eq!(result["level"], "error");
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"], 2);
+    assert_eq!(region["startColumn"], 1);
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(
+        run["tool"]["driver"]["rules"][index]["id"],
+        result["ruleId"]
+    );
+}
+
+#[test]
+fn github_writes_workflow_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "m.sql", PLAIN_INDEX);
+    let output = lint_in(dir.path(), &["--format", "github", "m.sql"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let line = text.lines().next().unwrap();
+    assert!(
+        line.starts_with("::error file=m.sql,line=2,col=1,"),
+        "{line}"
+    );
+    assert!(
+        line.contains("title=pgshift index-build-without-concurrently::"),
+        "{line}"
+    );
+    assert!(line.contains("%0Ahelp: "), "{line}");
+}
+
+#[test]
+fn gitlab_writes_code_quality_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "m.sql", PLAIN_INDEX);
+    let output = lint_in(dir.path(), &["--format", "gitlab", "m.sql"]);
+    let issues = json(&output);
+    let issue = &issues[0];
+    assert_eq!(issue["check_name"], "index-build-without-concurrently");
+    assert_eq!(issue["severity"], "critical");
+    assert_eq!(issue["location"]["path"], "m.sql");
+    assert_eq!(issue["location"]["lines"]["begin"], 2);
+    assert_eq!(issue["fingerprint"].as_str().unwrap().len(), 32);
+    let again = json(&lint_in(dir.path(), &["--format", "gitlab", "m.sql"]));
+    assert_eq!(again[0]["fingerprint"], issue["fingerprint"]);
+}
+
+#[test]
+fn ignore_comment_silences_next_statement_and_keeps_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "SET lock_timeout = '2s';\n\
+                -- pgshift:ignore index-build-without-concurrently the table has 40 rows\n\
+                CREATE INDEX a_idx ON a (x);\nCREATE INDEX b_idx ON a (y);\n";
+    write(dir.path(), "m.sql", text);
+    let report = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 2);
+    assert_eq!(diagnostics[0]["line"], 3);
+    assert_eq!(
+        diagnostics[0]["suppressed"]["reason"],
+        "the table has 40 rows"
+    );
+    assert_eq!(diagnostics[0]["suppressed"]["line"], 2);
+    assert_eq!(diagnostics[1]["line"], 4);
+    assert!(diagnostics[1].get("suppressed").is_none());
+}
+
+#[test]
+fn ignore_file_silences_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "-- pgshift:ignore-file index-build-without-concurrently,strong-lock-without-lock-timeout seed data\n\
+                CREATE INDEX a_idx ON a (x);\nCREATE INDEX b_idx ON b (x);\n";
+    write(dir.path(), "m.sql", text);
+    let output = lint_in(dir.path(), &["m.sql"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("4 silenced"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn ignore_of_unknown_rule_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "-- pgshift:ignore index-bild reason\nSELECT 1;\n",
+    );
+    let output = lint_in(dir.path(), &["m.sql"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).contains("m.sql:1:1: error: pgshift:ignore names `index-bild`"));
+}
+
+#[test]
+fn config_file_found_in_parent_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "pg_version = \"10\"\nlock_timeout = \"2s\"\nexclude = [\"**/legacy/**\"]\n\
+                  [rules]\nindex-build-without-concurrently = \"warning\"\n\
+                  add-column-with-rewrite = \"off\"\n";
+    write(dir.path(), "pgshift.toml", config);
+    write(
+        dir.path(),
+        "db/m.sql",
+        "CREATE INDEX a_idx ON a (x);\nALTER TABLE a ADD c int DEFAULT 1;\n",
+    );
+    write(dir.path(), "db/legacy/old.sql", "TRUNCATE a;\n");
+    let nested = dir.path().join("db");
+
+    let report = json(&lint_in(&nested, &["--format", "json", "."]));
+    assert_eq!(report["pg_version"], "10.0");
+    assert_eq!(report["files"], 1, "legacy/ is excluded");
+    let rules: Vec<(&str, &str)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["rule"].as_str().unwrap(), d["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rules, vec![("index-build-without-concurrently", "warning")]);
+
+    let report = json(&lint_in(
+        &nested,
+        &["--format", "json", "--pg-version", "15", "."],
+    ));
+    assert_eq!(report["pg_version"], "15.0");
+}
+
+#[test]
+fn invalid_config_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pgshift.toml",
+        "[rules]\nno-such-rule = \"off\"\n",
+    );
+    write(dir.path(), "m.sql", "SELECT 1;\n");
+    let output = lint_in(dir.path(), &["m.sql"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("pgshift.toml") && text.contains("no-such-rule"),
+        "{text}"
+    );
+}
+
+#[test]
+fn lock_timeout_flag_counts_as_set() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "m.sql", "ALTER TABLE a ADD c int;\n");
+    let without = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    assert_eq!(
+        without["diagnostics"][0]["rule"],
+        "strong-lock-without-lock-timeout"
+    );
+    let with = json(&lint_in(
+        dir.path(),
+        &["--format", "json", "--lock-timeout", "2s", "m.sql"],
+    ));
+    assert_eq!(with["diagnostics"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn database_url_supplies_version_and_column_types() {
+    let db = common::TestDb::new("lint_catalog").await;
+    let client = db.client().await;
+    client
+        .batch_execute("CREATE TABLE t (v varchar(20), n int)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE t ALTER COLUMN v TYPE varchar(40);\n\
+         ALTER TABLE t ALTER COLUMN n TYPE bigint;\n",
+    );
+    let offline = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    let lines = |r: &serde_json::Value| -> Vec<u64> {
+        r["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["rule"] == "column-type-change-rewrites")
+            .map(|d| d["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lines(&offline), vec![2, 3]);
+
+    let online = json(&lint_in(
+        dir.path(),
+        &["--format", "json", "--database-url", &db.url, "m.sql"],
+    ));
+    assert_eq!(lines(&online), vec![3]);
+    assert!(
+        online["pg_version"].as_str().unwrap().starts_with("15."),
+        "{online}"
+    );
+}
