@@ -213,6 +213,8 @@ fn render_human(
             cached = sources(&d.path).map(|text| (d.path.clone(), text));
         }
         let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
+        // annotate-snippets appends the line and column to the origin itself.
+        let path = d.path.display().to_string();
         match &cached {
             Some((_, text)) => {
                 let (excerpt, range) = excerpt(text, &d.span);
@@ -220,7 +222,7 @@ fn render_human(
                 let message = level.title(&d.message).id(&d.rule).snippet(
                     Snippet::source(excerpt)
                         .line_start(d.line)
-                        .origin(&origin)
+                        .origin(&path)
                         .fold(true)
                         .annotation(level.span(range)),
                 );

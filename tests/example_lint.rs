@@ -86,7 +86,7 @@ fn lint_human_output_names_file_line_and_lock() {
         .output()
         .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.contains("V13__token_indexes.sql:4:1"), "{text}");
+    assert!(text.contains("V13__token_indexes.sql:4:1\n"), "{text}");
     assert!(text.contains("lock: SHARE on access_tokens"), "{text}");
     assert!(text.contains("blocks writes"), "{text}");
     assert!(text.contains("assuming PostgreSQL 15.0"), "{text}");

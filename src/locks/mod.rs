@@ -21,6 +21,7 @@ mod tests;
 /// The eight table-level lock modes, weakest first, as listed in the
 /// PostgreSQL documentation chapter "Explicit Locking".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LockMode {
     AccessShare,
     RowShare,
@@ -34,6 +35,7 @@ pub enum LockMode {
 
 /// How long a lock is held relative to the work done under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hold {
     /// Only a catalog change happens under the lock.
     Brief,
@@ -52,6 +54,7 @@ pub struct RelationName {
 
 /// What kind of relation a lock lands on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RelationKind {
     Table,
     Index,

@@ -70,6 +70,7 @@ pub struct Migration {
 
 /// How a phase is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Run the rewritten migrations against the live database.
     InPlace,
@@ -100,18 +101,33 @@ pub struct Phase {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Settings {
     /// `lock_timeout` set before every step that takes a lock.
+    #[serde(rename = "lock_timeout_ms", serialize_with = "serialize_millis")]
     pub lock_timeout: Duration,
     /// `statement_timeout` set on pgshift's session; zero means none.
+    #[serde(rename = "statement_timeout_ms", serialize_with = "serialize_millis")]
     pub statement_timeout: Duration,
     /// `lock_timeout` for `CONCURRENTLY` statements, which wait for older
     /// transactions by design; zero means wait without limit.
+    #[serde(
+        rename = "concurrent_lock_timeout_ms",
+        serialize_with = "serialize_millis"
+    )]
     pub concurrent_lock_timeout: Duration,
     /// How many times a step that failed with SQLSTATE 55P03 is retried.
     pub retries: u32,
     /// Delay before the first retry; doubled on each later one.
+    #[serde(rename = "retry_backoff_ms", serialize_with = "serialize_millis")]
     pub retry_backoff: Duration,
     /// Upper bound of the retry delay.
+    #[serde(rename = "retry_backoff_max_ms", serialize_with = "serialize_millis")]
     pub retry_backoff_max: Duration,
+}
+
+fn serialize_millis<S: serde::Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Default for Settings {
@@ -191,6 +207,10 @@ const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
 
 /// Applies `raw` over `base` and checks the result; `key` names the
 /// settings block in messages.
+/// The largest `retries` a plan may set; a bound far above any useful count
+/// that keeps attempt counters from overflowing.
+const MAX_RETRIES: u32 = 10_000;
+
 fn resolve_settings(raw: &RawSettings, base: &Settings, key: &str) -> Result<Settings, String> {
     let settings = raw.apply_to(base);
     let timeouts = [
@@ -206,6 +226,13 @@ fn resolve_settings(raw: &RawSettings, base: &Settings, key: &str) -> Result<Set
                 value.as_millis()
             ));
         }
+    }
+    if settings.retries > MAX_RETRIES {
+        return Err(format!(
+            "{key}.retries is {}, above the limit of {MAX_RETRIES}; use a smaller count \
+             and a longer retry_backoff_max to wait longer",
+            settings.retries
+        ));
     }
     if settings.retry_backoff_max < settings.retry_backoff {
         return Err(format!(

@@ -33,6 +33,7 @@ pub use facts::{Known, SchemaFacts};
 
 /// How the executor runs a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum StepKind {
     /// Statements run together in one transaction, committed with the
     /// step's journal row.
