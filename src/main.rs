@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             Command::Lint(args) => cli::lint::run(args),
             Command::Apply(args) => cli::apply::run(args, cli.quiet).await,
             Command::Status(args) => cli::apply::status(args).await,
+            Command::Repair(args) => cli::apply::repair(args).await,
         }
     });
     match result {

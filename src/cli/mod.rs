@@ -33,6 +33,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show which migrations of a plan are applied, pending or changed.
     Status(StatusArgs),
+    /// Record the new checksums of applied migration files that were edited
+    /// on purpose, after confirmation. The edits are not applied.
+    Repair(RepairArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,6 +109,20 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     /// The plan file (YAML).
     pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The plan file (YAML).
+    pub plan: PathBuf,
+
+    /// Record the new checksums without asking. Needed when stdin is not a
+    /// terminal.
+    #[arg(long)]
+    pub yes: bool,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,

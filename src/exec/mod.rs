@@ -6,17 +6,21 @@
 //! Each migration's steps come from [`crate::rewrite::plan_migration`] and
 //! run with the phase's timeouts and retries (see the `step` module).
 //!
-//! TODO: Ctrl-C is not handled yet. It should send a cancel request for the
-//! running statement (`Client::cancel_token`), mark the step `interrupted`
-//! and check the index it was building; today the next run does that
-//! cleanup.
+//! An [`Interrupt`] request (Ctrl-C in the CLI) cancels the running
+//! statement on the server, drops the INVALID index a cancelled concurrent
+//! build leaves, marks the step `interrupted` in the journal and ends the
+//! run with [`ExecError::Interrupted`]. A lost connection ends it with
+//! [`ExecError::ConnectionLost`]; in both cases the next run resumes at the
+//! unfinished step.
 
 mod error;
+mod interrupt;
 mod reporter;
 pub mod run_lock;
 mod step;
 
 pub use error::ExecError;
+pub use interrupt::Interrupt;
 pub use reporter::{NoopReporter, Reporter, RetryEvent, SkipReason};
 pub use run_lock::{LockHolder, LockWait, RunLock, RUN_LOCK_KEY};
 
@@ -39,6 +43,8 @@ pub struct ExecOptions {
     pub lock_wait: LockWait,
     /// The advisory lock key; tests change it to run side by side.
     pub run_lock_key: i64,
+    /// A stop request shared with the caller, e.g. a Ctrl-C handler.
+    pub interrupt: Interrupt,
 }
 
 impl Default for ExecOptions {
@@ -46,6 +52,7 @@ impl Default for ExecOptions {
         ExecOptions {
             lock_wait: LockWait::Fail,
             run_lock_key: RUN_LOCK_KEY,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -142,6 +149,18 @@ impl Executor {
                 source,
             })?;
         let server_version = db::server_version(&client).await?;
+        if server_version >= PgVersion::new(14, 0) {
+            // Without this a backend whose client died (killed, network
+            // gone) keeps running its statement, e.g. an index build, until
+            // it tries to send the result.
+            client
+                .batch_execute("SET client_connection_check_interval = '1s'")
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "SET client_connection_check_interval",
+                    source,
+                })?;
+        }
         Ok(Executor {
             backend_pid: row.get(0),
             client,
@@ -195,15 +214,26 @@ impl Executor {
         Ok(run_id)
     }
 
-    /// Records the run's end and releases the run lock.
+    /// Returns the stop request this executor obeys.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.options.interrupt
+    }
+
+    /// Records the run's end and releases the run lock. The lock is released
+    /// even when the run's row cannot be written, e.g. after a lost
+    /// connection; the next run then marks that row `interrupted`.
     pub async fn end_run(&mut self, status: RunStatus) -> Result<(), ExecError> {
-        if let Some(run_id) = self.run_id.take() {
-            state::finish_run(&self.client, run_id, status).await?;
-        }
-        if let Some(lock) = self.lock.take() {
-            lock.release().await?;
-        }
-        Ok(())
+        let finished = match self.run_id.take() {
+            Some(run_id) => state::finish_run(&self.client, run_id, status)
+                .await
+                .map_err(ExecError::from),
+            None => Ok(()),
+        };
+        let released = match self.lock.take() {
+            Some(lock) => lock.release().await,
+            None => Ok(()),
+        };
+        finished.and(released)
     }
 
     /// Applies the pending migrations of `plan` up to `options.to`.
@@ -224,8 +254,9 @@ impl Executor {
         };
         let run_id = self.begin_run(&plan.name, reporter).await?;
         let result = self.apply_in_run(plan, last, run_id, reporter).await;
-        let status = match result {
+        let status = match &result {
             Ok(_) => RunStatus::Succeeded,
+            Err(ExecError::Interrupted { .. }) => RunStatus::Interrupted,
             Err(_) => RunStatus::Failed,
         };
         let ended = self.end_run(status).await;
@@ -303,7 +334,6 @@ impl Executor {
         reporter: &dyn Reporter,
     ) -> Result<MigrationReport, ExecError> {
         let run_id = self.begin_run("", reporter).await?;
-        step::set_statement_timeout(&self.client, settings.statement_timeout).await?;
         reporter.migration_started(migration, plan_version);
 
         let mut context = step::StepContext {
@@ -316,6 +346,7 @@ impl Executor {
             plan_version,
             settings,
             reporter,
+            interrupt: &self.options.interrupt,
             started: Instant::now(),
             recorded: false,
         };

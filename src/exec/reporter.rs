@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::db::{BlockingPid, IndexProgress, Notice};
+use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
 use crate::plan::Migration;
 use crate::rewrite::Step;
 
@@ -46,8 +46,13 @@ pub trait Reporter: Send + Sync {
     fn step_skipped(&self, _migration: &Migration, _step: &Step, _reason: SkipReason) {}
     fn step_retry(&self, _event: &RetryEvent<'_>) {}
     fn step_finished(&self, _migration: &Migration, _step: &Step, _duration: Duration) {}
+    /// Receives the sessions that block the running step, about every
+    /// 200 ms while it waits; an empty list once it no longer waits.
+    fn blocked(&self, _migration: &Migration, _step: &Step, _blockers: &[BlockingPid]) {}
     /// Receives a sample of the running index build, about every 200 ms.
     fn index_progress(&self, _progress: &IndexProgress) {}
+    /// Receives a sample of a running `CLUSTER`, `VACUUM FULL` or `VACUUM`.
+    fn command_progress(&self, _progress: &CommandProgress) {}
     /// Receives a NOTICE or WARNING the server sent on pgshift's session.
     fn notice(&self, _notice: &Notice) {}
     fn migration_finished(&self, _migration: &Migration, _duration: Duration) {}
