@@ -127,10 +127,10 @@ pub async fn invalid_index(
     })
 }
 
-/// Lists the sessions that block `pid`, with what they are doing: those
-/// holding a conflicting lock (`pg_blocking_pids`), and those whose
-/// transaction a concurrent index build waits for through a `virtualxid`
-/// lock.
+/// Lists the sessions that block `pid`, with what they are doing.
+/// `pg_blocking_pids` lists `virtualxid` waits too; the join on `pg_locks`
+/// marks those as `snapshot` waits (a concurrent index build waiting for an
+/// older transaction) rather than a conflicting table lock.
 pub async fn blocking_pids(client: &Client, pid: i32) -> Result<Vec<BlockingPid>, DbError> {
     let rows = client
         .query(
@@ -148,7 +148,7 @@ pub async fn blocking_pids(client: &Client, pid: i32) -> Result<Vec<BlockingPid>
              SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
                     coalesce(a.query, ''), \
                     coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8, \
-                    a.xact_start, min(b.wait) \
+                    a.xact_start, max(b.wait) \
              FROM blockers b JOIN pg_stat_activity a ON a.pid = b.pid \
              GROUP BY a.pid, a.application_name, a.state, a.query, a.xact_start, a.query_start \
              ORDER BY a.pid",

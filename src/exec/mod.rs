@@ -149,6 +149,12 @@ impl Executor {
                 source,
             })?;
         let server_version = db::server_version(&client).await?;
+        // pgshift's bookkeeping (state schema upgrades, journal, sampling)
+        // must not inherit a role's or database's statement_timeout; each
+        // step sets its phase's value before it runs.
+        for session in [&client, &monitor] {
+            step::set_statement_timeout(session, Duration::ZERO).await?;
+        }
         if server_version >= PgVersion::new(14, 0) {
             // Without this a backend whose client died (killed, network
             // gone) keeps running its statement, e.g. an index build, until
