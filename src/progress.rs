@@ -178,6 +178,14 @@ impl Reporter for CliReporter {
         ));
     }
 
+    fn dead_run_waiting(&self, pid: i32, state: &str, query: &str) {
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.warn(&format!(
+            "waiting for pid {pid} of an earlier pgshift run that ended without finishing \
+             ({state}: {query})"
+        ));
+    }
+
     fn run_started(&self, total_steps: usize) {
         self.steps.set_length(total_steps as u64);
         self.line(&format!("{:>10} {total_steps} steps", "Planned"));

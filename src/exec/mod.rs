@@ -36,6 +36,9 @@ use crate::plan::{Migration, Plan, Settings, Strategy};
 use crate::rewrite::Step;
 use crate::state::{self, RunStatus};
 
+/// How often a new run checks whether sessions of a dead run have ended.
+const DEAD_RUN_POLL: Duration = Duration::from_millis(100);
+
 /// Options of an executor.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -118,6 +121,7 @@ pub struct Executor {
     /// A second session that samples index build progress and blocking
     /// sessions while `client` runs a statement.
     monitor: Client,
+    monitor_pid: i32,
     backend_pid: i32,
     server_version: PgVersion,
     options: ExecOptions,
@@ -172,6 +176,14 @@ impl Executor {
             client,
             notices: info.notices,
             config: info.config,
+            monitor_pid: monitor
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "pg_backend_pid",
+                    source,
+                })?
+                .get(0),
             monitor,
             server_version,
             options,
@@ -214,10 +226,62 @@ impl Executor {
             .await?;
             self.lock = Some(lock);
         }
+        self.wait_for_dead_runs(reporter).await?;
         state::ensure_schema(&mut self.client).await?;
+        // Notices of the schema upgrade ("already exists, skipping") are
+        // pgshift's own business, not the migrations'.
+        while let Ok(notice) = self.notices.try_recv() {
+            tracing::debug!(message = %notice.message, "notice while upgrading the state schema");
+        }
         let run_id = state::start_run(&self.client, plan_name).await?;
         self.run_id = Some(run_id);
         Ok(run_id)
+    }
+
+    /// Waits until no session of an earlier, dead pgshift run still runs a
+    /// statement on this database. A killed client's backend keeps running
+    /// its statement (an index build, `DROP INDEX CONCURRENTLY`) until the
+    /// server notices the closed socket, and running the same statement
+    /// beside it fails, e.g. with "tuple concurrently updated". The run
+    /// lock is held here, so such sessions belong to no live run.
+    async fn wait_for_dead_runs(&self, reporter: &dyn Reporter) -> Result<(), ExecError> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let own = vec![
+            self.backend_pid,
+            self.monitor_pid,
+            lock.backend_pid().await?,
+        ];
+        let mut reported = false;
+        loop {
+            let rows = self
+                .monitor
+                .query(
+                    "SELECT pid, coalesce(state, ''), coalesce(query, '') \
+                     FROM pg_stat_activity \
+                     WHERE datname = current_database() \
+                       AND application_name = current_setting('application_name') \
+                       AND state IS DISTINCT FROM 'idle' AND pid <> ALL ($1)",
+                    &[&own],
+                )
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "look up sessions of earlier runs",
+                    source,
+                })?;
+            let Some(row) = rows.first() else {
+                return Ok(());
+            };
+            if !reported {
+                let pid: i32 = row.get(0);
+                let state: String = row.get(1);
+                let query: String = row.get(2);
+                reporter.dead_run_waiting(pid, &state, &query);
+                reported = true;
+            }
+            tokio::time::sleep(DEAD_RUN_POLL).await;
+        }
     }
 
     /// Returns the stop request this executor obeys.

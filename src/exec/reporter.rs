@@ -40,6 +40,9 @@ pub enum SkipReason {
 pub trait Reporter: Send + Sync {
     /// Another run holds the run lock and pgshift waits for it.
     fn lock_waiting(&self, _holder: &LockHolder) {}
+    /// A session of an earlier pgshift run that died still runs a
+    /// statement, and the run waits for it to end.
+    fn dead_run_waiting(&self, _pid: i32, _state: &str, _query: &str) {}
     fn run_started(&self, _total_steps: usize) {}
     fn migration_started(&self, _migration: &Migration, _plan_version: &str) {}
     fn step_started(&self, _migration: &Migration, _step: &Step) {}
