@@ -408,7 +408,7 @@ impl StepContext<'_> {
             Some(id) => state::journal_update(self.client, id, status, attempts, Some(&text)).await,
             None => state::journal_insert(self.client, key, status, attempts)
                 .await
-                .and_then(|_| Ok(())),
+                .map(|_| ()),
         };
         if let Err(journal_error) = result {
             tracing::warn!(%journal_error, "cannot write the unfinished step to the journal");
