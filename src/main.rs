@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             Command::Apply(args) => cli::apply::run(args, cli.quiet).await,
             Command::Status(args) => cli::apply::status(args).await,
             Command::Fix(args) => cli::fix::run(args).await,
+            Command::Repair(args) => cli::apply::repair(args).await,
         }
     });
     match result {

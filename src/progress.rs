@@ -7,11 +7,11 @@
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::db::{IndexProgress, Notice};
+use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
 use crate::exec::{ApplyReport, LockHolder, Reporter, RetryEvent, SkipReason};
 use crate::plan::Migration;
 use crate::rewrite::{Step, StepKind};
@@ -46,7 +46,14 @@ pub struct CliReporter {
     bars: MultiProgress,
     steps: ProgressBar,
     index: Mutex<Option<ProgressBar>>,
+    /// The blockers last printed as a plain line, and when.
+    blockers_shown: Mutex<(Vec<i32>, Option<Instant>)>,
+    /// The progress phase last printed as a plain line.
+    phase_shown: Mutex<String>,
 }
+
+/// How often plain output repeats an unchanged list of blockers.
+const BLOCKERS_REPEAT: Duration = Duration::from_secs(10);
 
 impl CliReporter {
     pub fn new(mode: OutputMode) -> CliReporter {
@@ -67,6 +74,8 @@ impl CliReporter {
             bars,
             steps,
             index: Mutex::new(None),
+            blockers_shown: Mutex::new((Vec::new(), None)),
+            phase_shown: Mutex::new(String::new()),
         }
     }
 
@@ -87,7 +96,36 @@ impl CliReporter {
         }
     }
 
+    /// Prints a progress phase as a plain line when it changed.
+    fn plain_phase(&self, phase: &str) {
+        let mut shown = self.phase_shown.lock().expect("phase lock");
+        if *shown != phase {
+            *shown = phase.to_string();
+            self.line(&format!("{:>10} {phase}", "Progress"));
+        }
+    }
+
+    /// Returns the bar of the running index build or command, adding it
+    /// on first use.
+    fn index_bar(&self) -> ProgressBar {
+        let mut slot = self.index.lock().expect("index bar lock");
+        slot.get_or_insert_with(|| {
+            let bar = self.bars.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>10} [{bar:30}] {pos}/{len} blocks {wide_msg}",
+                )
+                .expect("the index template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("Index");
+            bar
+        })
+        .clone()
+    }
+
     fn finish_index_bar(&self) {
+        self.phase_shown.lock().expect("phase lock").clear();
         if let Some(bar) = self.index.lock().expect("index bar lock").take() {
             bar.finish_and_clear();
         }
@@ -105,13 +143,46 @@ fn step_label(step: &Step) -> String {
         .first()
         .map(|s| s.sql.lines().next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    format!("step {} ({kind}): {first}", step.index)
+    format!("step {} ({kind}): {first}", step.index + 1)
+}
+
+/// Formats blockers as `pid 42 (idle in transaction for 3.0s, lock): LOCK t`.
+fn describe_blockers(blockers: &[BlockingPid]) -> String {
+    let list: Vec<String> = blockers
+        .iter()
+        .map(|b| {
+            let waits_for = if b.wait == "snapshot" {
+                "old snapshot"
+            } else {
+                "lock"
+            };
+            let query: String = b.query.split_whitespace().collect::<Vec<_>>().join(" ");
+            let query: String = query.chars().take(80).collect();
+            format!(
+                "pid {} ({}, {} for {:.1}s): {}",
+                b.pid,
+                waits_for,
+                b.state,
+                b.duration.as_secs_f64(),
+                query
+            )
+        })
+        .collect();
+    list.join("; ")
 }
 
 impl Reporter for CliReporter {
     fn lock_waiting(&self, holder: &LockHolder) {
         self.warn(&format!(
             "waiting for another pgshift run to finish ({holder})"
+        ));
+    }
+
+    fn dead_run_waiting(&self, pid: i32, state: &str, query: &str) {
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.warn(&format!(
+            "waiting for pid {pid} of an earlier pgshift run that ended without finishing \
+             ({state}: {query})"
         ));
     }
 
@@ -141,24 +212,23 @@ impl Reporter for CliReporter {
             SkipReason::IndexExists => "index already exists",
         };
         self.steps.inc(1);
-        self.line(&format!("{:>10} step {} ({why})", "Skipped", step.index));
+        self.line(&format!(
+            "{:>10} step {} ({why})",
+            "Skipped",
+            step.index + 1
+        ));
     }
 
     fn step_retry(&self, event: &RetryEvent<'_>) {
-        let blockers: Vec<String> = event
-            .blockers
-            .iter()
-            .map(|b| format!("pid {} ({})", b.pid, b.state))
-            .collect();
-        let blocked = if blockers.is_empty() {
+        let blocked = if event.blockers.is_empty() {
             String::new()
         } else {
-            format!(", blocked by {}", blockers.join(", "))
+            format!(", blocked by {}", describe_blockers(event.blockers))
         };
         self.warn(&format!(
             "{:>10} step {} attempt {}/{} failed: {}{blocked}; next try in {:.1}s",
             "Retrying",
-            event.step.index,
+            event.step.index + 1,
             event.attempt,
             event.max_attempts,
             event.error,
@@ -177,23 +247,60 @@ impl Reporter for CliReporter {
         ));
     }
 
-    fn index_progress(&self, progress: &IndexProgress) {
+    fn blocked(&self, _migration: &Migration, _step: &Step, blockers: &[BlockingPid]) {
+        if self.mode == OutputMode::Bars {
+            if blockers.is_empty() {
+                self.steps.set_message("");
+            } else {
+                self.steps
+                    .set_message(format!("waiting for {}", describe_blockers(blockers)));
+            }
+            return;
+        }
+        let pids: Vec<i32> = blockers.iter().map(|b| b.pid).collect();
+        let mut shown = self.blockers_shown.lock().expect("blockers lock");
+        let repeat = shown.1.is_some_and(|at| at.elapsed() >= BLOCKERS_REPEAT);
+        if pids == shown.0 && !repeat {
+            return;
+        }
+        *shown = (pids, Some(Instant::now()));
+        if !blockers.is_empty() {
+            self.line(&format!(
+                "{:>10} for {}",
+                "Waiting",
+                describe_blockers(blockers)
+            ));
+        }
+    }
+
+    fn command_progress(&self, progress: &CommandProgress) {
+        if self.mode == OutputMode::Plain {
+            self.plain_phase(&format!("{} {}", progress.command, progress.phase));
+            return;
+        }
         if self.mode != OutputMode::Bars {
             return;
         }
-        let mut slot = self.index.lock().expect("index bar lock");
-        let bar = slot.get_or_insert_with(|| {
-            let bar = self.bars.add(ProgressBar::new(0));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>10} [{bar:30}] {pos}/{len} blocks {wide_msg}",
-                )
-                .expect("the index template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("Index");
-            bar
-        });
+        let bar = self.index_bar();
+        bar.set_prefix(progress.command.clone());
+        bar.set_length(progress.blocks_total.max(0) as u64);
+        bar.set_position(progress.blocks_done.max(0) as u64);
+        bar.set_message(format!(
+            "{} ({} tuples written)",
+            progress.phase, progress.tuples_done
+        ));
+    }
+
+    fn index_progress(&self, progress: &IndexProgress) {
+        if self.mode == OutputMode::Plain {
+            self.plain_phase(&format!("CREATE INDEX {}", progress.phase));
+            return;
+        }
+        if self.mode != OutputMode::Bars {
+            return;
+        }
+        let bar = self.index_bar();
+        bar.set_prefix("Index");
         bar.set_length(progress.blocks_total.max(0) as u64);
         bar.set_position(progress.blocks_done.max(0) as u64);
         bar.set_message(format!(

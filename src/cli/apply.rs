@@ -1,4 +1,4 @@
-//! `pgshift apply` and `pgshift status`.
+//! `pgshift apply`, `pgshift status` and `pgshift repair`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,14 +7,20 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use pgshift::db;
-use pgshift::exec::{self, ApplyOptions, ExecOptions, Executor, LockWait, MigrationState};
+use pgshift::exec::{
+    self, ApplyOptions, ExecError, ExecOptions, Executor, Interrupt, LockWait, MigrationState,
+    RunLock, RUN_LOCK_KEY,
+};
 use pgshift::plan::Plan;
 use pgshift::progress::{CliReporter, OutputMode};
 use pgshift::report;
 use pgshift::state;
 
 use super::lint::parse_version;
-use super::{ApplyArgs, ReportFormat, StatusArgs};
+use super::{ApplyArgs, RepairArgs, ReportFormat, StatusArgs};
+
+/// Exit code after Ctrl-C, as shells report a process ended by SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs `apply`; with `--dry-run` only prints what would run.
 pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
@@ -33,7 +39,10 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
     }
 
     let (client, info) = db::connect(args.connection.database_url.as_deref()).await?;
+    let interrupt = Interrupt::default();
+    watch_ctrl_c(interrupt.clone());
     let options = ExecOptions {
+        interrupt,
         lock_wait: if args.wait {
             LockWait::Wait {
                 poll: Duration::from_secs(1),
@@ -50,7 +59,22 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
     let apply_options = ApplyOptions {
         to: args.to.clone(),
     };
-    let result = executor.apply(&plan, &apply_options, &reporter).await?;
+    let result = match executor.apply(&plan, &apply_options, &reporter).await {
+        Ok(result) => result,
+        Err(error @ ExecError::Interrupted { .. }) => {
+            eprintln!("interrupted: {error}");
+            eprintln!(
+                "resume with: pgshift apply {}{}",
+                args.plan.display(),
+                args.to
+                    .as_ref()
+                    .map(|to| format!(" --to {to}"))
+                    .unwrap_or_default()
+            );
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        Err(error) => return Err(error.into()),
+    };
 
     let steps: usize = result.applied.iter().map(|m| m.steps.len()).sum();
     println!(
@@ -61,6 +85,97 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
         result.already_applied
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Requests `interrupt` on the first Ctrl-C, so the executor cancels the
+/// running statement and leaves a resumable state. A second Ctrl-C exits at
+/// once; the next run then finds the step `started` and resumes there.
+fn watch_ctrl_c(interrupt: Interrupt) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "interrupt received: cancelling the running statement (Ctrl-C again to exit now)"
+        );
+        interrupt.request();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+}
+
+/// Runs `repair`: records the checksums of applied migration files that
+/// changed since they were applied, after confirmation.
+pub async fn repair(args: &RepairArgs) -> Result<ExitCode> {
+    let plan = Plan::load(&args.plan)?;
+    let (client, info) = db::connect(args.connection.database_url.as_deref()).await?;
+    let target = info.redacted();
+
+    // The run lock keeps an `apply` from checking checksums while they
+    // change.
+    let lock = RunLock::acquire(
+        &info.config,
+        RUN_LOCK_KEY,
+        LockWait::Fail,
+        &exec::NoopReporter,
+    )
+    .await?;
+    let rows = exec::status(&plan, &client).await?;
+    let changed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.state == MigrationState::Changed)
+        .collect();
+    if changed.is_empty() {
+        lock.release().await?;
+        println!("{target}: no applied migration file changed; nothing to repair");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    println!("{target}: these applied migration files changed since they were applied:");
+    for row in &changed {
+        println!("  {} (migration {})", row.path.display(), row.migration_id);
+    }
+    if !args.yes && !confirm(changed.len())? {
+        lock.release().await?;
+        eprintln!("repair cancelled; nothing changed");
+        return Ok(ExitCode::from(1));
+    }
+
+    for row in &changed {
+        let migration = plan
+            .versions
+            .iter()
+            .flat_map(|v| &v.migrations)
+            .find(|m| m.id == row.migration_id)
+            .expect("status rows come from the plan's migrations");
+        state::update_checksum(&client, &migration.id, &migration.checksum).await?;
+    }
+    lock.release().await?;
+    println!(
+        "recorded the new checksums of {} migration file(s); the changes in them are NOT \
+         applied to the database",
+        changed.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks on the terminal whether to record `count` new checksums. Without a
+/// terminal on stdin there is no one to ask, so it fails and names `--yes`.
+fn confirm(count: usize) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal};
+
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "repair needs confirmation, but stdin is not a terminal; \
+             pass --yes to record the {count} new checksum(s) without asking"
+        );
+    }
+    eprint!("Record the new checksums of {count} file(s)? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Prints what `apply` would run. With a database, applied migrations are
@@ -131,7 +246,8 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
     if changed > 0 {
         eprintln!(
             "error: {changed} applied migration file(s) changed since they were applied; \
-             restore the files or record the new checksums"
+             restore the files, or record the new checksums with `pgshift repair {}`",
+            args.plan.display()
         );
         return Ok(ExitCode::from(1));
     }

@@ -40,6 +40,9 @@ pub enum Command {
     Rules(RulesArgs),
     /// Print the documentation of one lint rule.
     Explain(ExplainArgs),
+    /// Record the new checksums of applied migration files that were edited
+    /// on purpose, after confirmation. The edits are not applied.
+    Repair(RepairArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,4 +189,18 @@ pub struct FixArgs {
     /// are listed as skipped or unchecked.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The plan file (YAML).
+    pub plan: PathBuf,
+
+    /// Record the new checksums without asking. Needed when stdin is not a
+    /// terminal.
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }

@@ -1,7 +1,7 @@
 //! Catalog and statistics queries: server version, index state, blockers,
 //! index build progress and table sizes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio_postgres::Client;
 
@@ -32,6 +32,28 @@ pub struct BlockingPid {
     pub query: String,
     /// Time since its transaction began, or its query when it has none.
     pub duration: Duration,
+    /// `pg_stat_activity.xact_start`; with `pid` it identifies one
+    /// transaction, so a retry can tell whether the same one still runs.
+    pub xact_start: Option<SystemTime>,
+    /// What the blocked session waits for: `lock` for a conflicting lock
+    /// (from `pg_blocking_pids`), `snapshot` for a transaction whose end a
+    /// concurrent index build waits for (a `virtualxid` lock).
+    pub wait: String,
+}
+
+/// One sample of `pg_stat_progress_cluster` (`CLUSTER`, `VACUUM FULL`) or
+/// `pg_stat_progress_vacuum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandProgress {
+    /// `CLUSTER`, `VACUUM FULL` or `VACUUM`.
+    pub command: String,
+    /// E.g. `seq scanning heap` or `scanning heap`.
+    pub phase: String,
+    pub blocks_done: i64,
+    pub blocks_total: i64,
+    /// Heap tuples written so far; always 0 for `VACUUM`, whose dead-tuple
+    /// columns changed names in PostgreSQL 17.
+    pub tuples_done: i64,
 }
 
 /// One sample of `pg_stat_progress_create_index`.
@@ -106,29 +128,128 @@ pub async fn invalid_index(
 }
 
 /// Lists the sessions that block `pid`, with what they are doing.
+/// `pg_blocking_pids` lists `virtualxid` waits too; the join on `pg_locks`
+/// marks those as `snapshot` waits (a concurrent index build waiting for an
+/// older transaction) rather than a conflicting table lock.
 pub async fn blocking_pids(client: &Client, pid: i32) -> Result<Vec<BlockingPid>, DbError> {
     let rows = client
         .query(
-            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+            "WITH blockers AS ( \
+                 SELECT unnest(pg_blocking_pids($1)) AS pid, 'lock' AS wait \
+                 UNION \
+                 SELECT holder.pid, 'snapshot' \
+                 FROM pg_locks waiter \
+                 JOIN pg_locks holder ON holder.locktype = 'virtualxid' \
+                      AND holder.virtualxid = waiter.virtualxid \
+                      AND holder.granted AND holder.pid <> waiter.pid \
+                 WHERE waiter.pid = $1 AND waiter.locktype = 'virtualxid' \
+                       AND NOT waiter.granted \
+             ) \
+             SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
                     coalesce(a.query, ''), \
-                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8 \
-             FROM pg_stat_activity a \
-             WHERE a.pid = ANY (pg_blocking_pids($1)) \
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8, \
+                    a.xact_start, max(b.wait) \
+             FROM blockers b JOIN pg_stat_activity a ON a.pid = b.pid \
+             GROUP BY a.pid, a.application_name, a.state, a.query, a.xact_start, a.query_start \
              ORDER BY a.pid",
             &[&pid],
         )
         .await
         .map_err(query_error("list blocking sessions"))?;
+    Ok(rows.iter().map(blocking_pid_from_row).collect())
+}
+
+fn blocking_pid_from_row(row: &tokio_postgres::Row) -> BlockingPid {
+    BlockingPid {
+        pid: row.get(0),
+        application_name: row.get(1),
+        state: row.get(2),
+        query: row.get(3),
+        duration: Duration::from_secs_f64(row.get::<_, f64>(4).max(0.0)),
+        xact_start: row.get(5),
+        wait: row.get(6),
+    }
+}
+
+/// Returns those of `sessions` that still run the same transaction: same
+/// pid and same `xact_start`.
+pub async fn still_running(
+    client: &Client,
+    sessions: &[BlockingPid],
+) -> Result<Vec<BlockingPid>, DbError> {
+    let pids: Vec<i32> = sessions.iter().map(|s| s.pid).collect();
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                    coalesce(a.query, ''), \
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8, \
+                    a.xact_start, '' \
+             FROM pg_stat_activity a WHERE a.pid = ANY ($1) ORDER BY a.pid",
+            &[&pids],
+        )
+        .await
+        .map_err(query_error("look up blocking sessions"))?;
     Ok(rows
         .iter()
-        .map(|row| BlockingPid {
-            pid: row.get(0),
-            application_name: row.get(1),
-            state: row.get(2),
-            query: row.get(3),
-            duration: Duration::from_secs_f64(row.get::<_, f64>(4).max(0.0)),
+        .map(blocking_pid_from_row)
+        .filter_map(|now| {
+            let before = sessions.iter().find(|s| s.pid == now.pid)?;
+            let same = now.xact_start.is_some() && now.xact_start == before.xact_start;
+            same.then(|| BlockingPid {
+                wait: before.wait.clone(),
+                ..now
+            })
         })
         .collect())
+}
+
+/// Lists the other sessions of the current database that hold a snapshot
+/// (`backend_xmin` set), except `pid` and the calling session. A concurrent
+/// index build waits for every such older snapshot, so after a build timed
+/// out these are the sessions it probably waited for.
+pub async fn snapshot_holders(client: &Client, pid: i32) -> Result<Vec<BlockingPid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                    coalesce(a.query, ''), \
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8, \
+                    a.xact_start, 'snapshot' \
+             FROM pg_stat_activity a \
+             WHERE a.datname = current_database() AND a.backend_xmin IS NOT NULL \
+               AND a.pid <> $1 AND a.pid <> pg_backend_pid() \
+             ORDER BY a.pid",
+            &[&pid],
+        )
+        .await
+        .map_err(query_error("list sessions holding a snapshot"))?;
+    Ok(rows.iter().map(blocking_pid_from_row).collect())
+}
+
+/// Samples a `CLUSTER`, `VACUUM FULL` or `VACUUM` run by backend `pid`;
+/// `None` when it runs none of them.
+pub async fn command_progress(
+    client: &Client,
+    pid: i32,
+) -> Result<Option<CommandProgress>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT command, phase, heap_blks_scanned, heap_blks_total, heap_tuples_written \
+             FROM pg_stat_progress_cluster WHERE pid = $1 \
+             UNION ALL \
+             SELECT 'VACUUM', phase, heap_blks_scanned, heap_blks_total, 0::bigint \
+             FROM pg_stat_progress_vacuum WHERE pid = $1 \
+             LIMIT 1",
+            &[&pid],
+        )
+        .await
+        .map_err(query_error("read pg_stat_progress_cluster and _vacuum"))?;
+    Ok(row.map(|row| CommandProgress {
+        command: row.get(0),
+        phase: row.get(1),
+        blocks_done: row.get(2),
+        blocks_total: row.get(3),
+        tuples_done: row.get(4),
+    }))
 }
 
 /// Samples the index build of backend `pid`; `None` when it builds none.

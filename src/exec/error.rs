@@ -27,7 +27,8 @@ pub enum ExecError {
     #[error(
         "{}: migration {migration_id} was applied with checksum {applied_checksum}, \
          but the file now has checksum {file_checksum}\n\
-         hint: restore the file as it was applied and put the change in a new migration",
+         hint: restore the file as it was applied and put the change in a new migration, \
+         or accept the edited file with `pgshift repair PLAN`",
         path.display()
     )]
     Drift {
@@ -38,9 +39,10 @@ pub enum ExecError {
     },
 
     #[error(
-        "{}: step {step_index} was already run with different SQL in an unfinished run\n\
+        "{}: step {} was already run with different SQL in an unfinished run\n\
          hint: restore the file as it was, finish the migration, then change it in a new one",
-        path.display()
+        path.display(),
+        step_index + 1
     )]
     StepChanged { path: PathBuf, step_index: usize },
 
@@ -79,9 +81,10 @@ pub enum ExecError {
     },
 
     #[error(
-        "{}:{line}: step {step_index} still failed after {attempts} attempts: {message}{}\n\
+        "{}:{line}: step {} still failed after {attempts} attempts: {message}{}\n\
          hint: raise `retries` or `lock_timeout`, or run when the blocking sessions are idle",
         path.display(),
+        step_index + 1,
         describe_blockers(blockers)
     )]
     RetriesExhausted {
@@ -119,6 +122,36 @@ pub enum ExecError {
         expected: String,
     },
 
+    #[error(
+        "{}:{line}: interrupted during step {}; {cleanup}\n\
+         hint: run the same command again to resume at this step",
+        path.display(),
+        step_index + 1
+    )]
+    Interrupted {
+        path: PathBuf,
+        line: usize,
+        /// The step's position in its migration, counting from 0.
+        step_index: usize,
+        /// What pgshift cleaned up after the cancelled statement.
+        cleanup: String,
+    },
+
+    #[error(
+        "{}:{line}: lost the connection to the server during step {}: {message}\n\
+         hint: the journal records the step as unfinished; once the server accepts \
+         connections again, run the same command to resume at this step",
+        path.display(),
+        step_index + 1
+    )]
+    ConnectionLost {
+        path: PathBuf,
+        line: usize,
+        /// The step's position in its migration, counting from 0.
+        step_index: usize,
+        message: String,
+    },
+
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
 
@@ -145,8 +178,8 @@ fn detail_and_hint(detail: &Option<String>, hint: &Option<String>) -> String {
     text
 }
 
-/// Formats blocking sessions as `; blocked by pid 42 (idle in transaction
-/// for 3.0s: LOCK t)`.
+/// Formats blocking sessions as `; blocked by pid 42 (lock, idle in
+/// transaction for 3.0s: LOCK t)`.
 pub(crate) fn describe_blockers(blockers: &[BlockingPid]) -> String {
     if blockers.is_empty() {
         return String::new();
@@ -155,8 +188,13 @@ pub(crate) fn describe_blockers(blockers: &[BlockingPid]) -> String {
         .iter()
         .map(|b| {
             format!(
-                "pid {} ({} for {:.1}s: {})",
+                "pid {} ({}, {} for {:.1}s: {})",
                 b.pid,
+                if b.wait == "snapshot" {
+                    "old snapshot"
+                } else {
+                    "lock"
+                },
                 b.state,
                 b.duration.as_secs_f64(),
                 b.query.trim()

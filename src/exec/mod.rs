@@ -6,17 +6,21 @@
 //! Each migration's steps come from [`crate::rewrite::plan_migration`] and
 //! run with the phase's timeouts and retries (see the `step` module).
 //!
-//! TODO: Ctrl-C is not handled yet. It should send a cancel request for the
-//! running statement (`Client::cancel_token`), mark the step `interrupted`
-//! and check the index it was building; today the next run does that
-//! cleanup.
+//! An [`Interrupt`] request (Ctrl-C in the CLI) cancels the running
+//! statement on the server, drops the INVALID index a cancelled concurrent
+//! build leaves, marks the step `interrupted` in the journal and ends the
+//! run with [`ExecError::Interrupted`]. A lost connection ends it with
+//! [`ExecError::ConnectionLost`]; in both cases the next run resumes at the
+//! unfinished step.
 
 mod error;
+mod interrupt;
 mod reporter;
 pub mod run_lock;
 mod step;
 
 pub use error::ExecError;
+pub use interrupt::Interrupt;
 pub use reporter::{NoopReporter, Reporter, RetryEvent, SkipReason};
 pub use run_lock::{LockHolder, LockWait, RunLock, RUN_LOCK_KEY};
 
@@ -32,6 +36,9 @@ use crate::plan::{Migration, Plan, Settings, Strategy};
 use crate::rewrite::Step;
 use crate::state::{self, RunStatus};
 
+/// How often a new run checks whether sessions of a dead run have ended.
+const DEAD_RUN_POLL: Duration = Duration::from_millis(100);
+
 /// Options of an executor.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -39,6 +46,8 @@ pub struct ExecOptions {
     pub lock_wait: LockWait,
     /// The advisory lock key; tests change it to run side by side.
     pub run_lock_key: i64,
+    /// A stop request shared with the caller, e.g. a Ctrl-C handler.
+    pub interrupt: Interrupt,
 }
 
 impl Default for ExecOptions {
@@ -46,6 +55,7 @@ impl Default for ExecOptions {
         ExecOptions {
             lock_wait: LockWait::Fail,
             run_lock_key: RUN_LOCK_KEY,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -111,6 +121,7 @@ pub struct Executor {
     /// A second session that samples index build progress and blocking
     /// sessions while `client` runs a statement.
     monitor: Client,
+    monitor_pid: i32,
     backend_pid: i32,
     server_version: PgVersion,
     options: ExecOptions,
@@ -142,11 +153,37 @@ impl Executor {
                 source,
             })?;
         let server_version = db::server_version(&client).await?;
+        // pgshift's bookkeeping (state schema upgrades, journal, sampling)
+        // must not inherit a role's or database's statement_timeout; each
+        // step sets its phase's value before it runs.
+        for session in [&client, &monitor] {
+            step::set_statement_timeout(session, Duration::ZERO).await?;
+        }
+        if server_version >= PgVersion::new(14, 0) {
+            // Without this a backend whose client died (killed, network
+            // gone) keeps running its statement, e.g. an index build, until
+            // it tries to send the result.
+            client
+                .batch_execute("SET client_connection_check_interval = '1s'")
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "SET client_connection_check_interval",
+                    source,
+                })?;
+        }
         Ok(Executor {
             backend_pid: row.get(0),
             client,
             notices: info.notices,
             config: info.config,
+            monitor_pid: monitor
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "pg_backend_pid",
+                    source,
+                })?
+                .get(0),
             monitor,
             server_version,
             options,
@@ -189,21 +226,84 @@ impl Executor {
             .await?;
             self.lock = Some(lock);
         }
+        self.wait_for_dead_runs(reporter).await?;
         state::ensure_schema(&mut self.client).await?;
+        // Notices of the schema upgrade ("already exists, skipping") are
+        // pgshift's own business, not the migrations'.
+        while let Ok(notice) = self.notices.try_recv() {
+            tracing::debug!(message = %notice.message, "notice while upgrading the state schema");
+        }
         let run_id = state::start_run(&self.client, plan_name).await?;
         self.run_id = Some(run_id);
         Ok(run_id)
     }
 
-    /// Records the run's end and releases the run lock.
+    /// Waits until no session of an earlier, dead pgshift run still runs a
+    /// statement on this database. A killed client's backend keeps running
+    /// its statement (an index build, `DROP INDEX CONCURRENTLY`) until the
+    /// server notices the closed socket, and running the same statement
+    /// beside it fails, e.g. with "tuple concurrently updated". The run
+    /// lock is held here, so such sessions belong to no live run.
+    async fn wait_for_dead_runs(&self, reporter: &dyn Reporter) -> Result<(), ExecError> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let own = vec![
+            self.backend_pid,
+            self.monitor_pid,
+            lock.backend_pid().await?,
+        ];
+        let mut reported = false;
+        loop {
+            let rows = self
+                .monitor
+                .query(
+                    "SELECT pid, coalesce(state, ''), coalesce(query, '') \
+                     FROM pg_stat_activity \
+                     WHERE datname = current_database() \
+                       AND application_name = current_setting('application_name') \
+                       AND state IS DISTINCT FROM 'idle' AND pid <> ALL ($1)",
+                    &[&own],
+                )
+                .await
+                .map_err(|source| ExecError::Session {
+                    what: "look up sessions of earlier runs",
+                    source,
+                })?;
+            let Some(row) = rows.first() else {
+                return Ok(());
+            };
+            if !reported {
+                let pid: i32 = row.get(0);
+                let state: String = row.get(1);
+                let query: String = row.get(2);
+                reporter.dead_run_waiting(pid, &state, &query);
+                reported = true;
+            }
+            tokio::time::sleep(DEAD_RUN_POLL).await;
+        }
+    }
+
+    /// Returns the stop request this executor obeys.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.options.interrupt
+    }
+
+    /// Records the run's end and releases the run lock. The lock is released
+    /// even when the run's row cannot be written, e.g. after a lost
+    /// connection; the next run then marks that row `interrupted`.
     pub async fn end_run(&mut self, status: RunStatus) -> Result<(), ExecError> {
-        if let Some(run_id) = self.run_id.take() {
-            state::finish_run(&self.client, run_id, status).await?;
-        }
-        if let Some(lock) = self.lock.take() {
-            lock.release().await?;
-        }
-        Ok(())
+        let finished = match self.run_id.take() {
+            Some(run_id) => state::finish_run(&self.client, run_id, status)
+                .await
+                .map_err(ExecError::from),
+            None => Ok(()),
+        };
+        let released = match self.lock.take() {
+            Some(lock) => lock.release().await,
+            None => Ok(()),
+        };
+        finished.and(released)
     }
 
     /// Applies the pending migrations of `plan` up to `options.to`.
@@ -229,8 +329,9 @@ impl Executor {
         }
         let run_id = self.begin_run(&plan.name, reporter).await?;
         let result = self.apply_in_run(plan, last, run_id, reporter).await;
-        let status = match result {
+        let status = match &result {
             Ok(_) => RunStatus::Succeeded,
+            Err(ExecError::Interrupted { .. }) => RunStatus::Interrupted,
             Err(_) => RunStatus::Failed,
         };
         let ended = self.end_run(status).await;
@@ -308,7 +409,6 @@ impl Executor {
         reporter: &dyn Reporter,
     ) -> Result<MigrationReport, ExecError> {
         let run_id = self.begin_run("", reporter).await?;
-        step::set_statement_timeout(&self.client, settings.statement_timeout).await?;
         reporter.migration_started(migration, plan_version);
 
         let mut context = step::StepContext {
@@ -321,6 +421,7 @@ impl Executor {
             plan_version,
             settings,
             reporter,
+            interrupt: &self.options.interrupt,
             started: Instant::now(),
             recorded: false,
         };

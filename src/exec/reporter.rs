@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::db::{BlockingPid, IndexProgress, Notice};
+use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
 use crate::plan::Migration;
 use crate::rewrite::Step;
 
@@ -40,14 +40,22 @@ pub enum SkipReason {
 pub trait Reporter: Send + Sync {
     /// Another run holds the run lock and pgshift waits for it.
     fn lock_waiting(&self, _holder: &LockHolder) {}
+    /// A session of an earlier pgshift run that died still runs a
+    /// statement, and the run waits for it to end.
+    fn dead_run_waiting(&self, _pid: i32, _state: &str, _query: &str) {}
     fn run_started(&self, _total_steps: usize) {}
     fn migration_started(&self, _migration: &Migration, _plan_version: &str) {}
     fn step_started(&self, _migration: &Migration, _step: &Step) {}
     fn step_skipped(&self, _migration: &Migration, _step: &Step, _reason: SkipReason) {}
     fn step_retry(&self, _event: &RetryEvent<'_>) {}
     fn step_finished(&self, _migration: &Migration, _step: &Step, _duration: Duration) {}
+    /// Receives the sessions that block the running step, about every
+    /// 200 ms while it waits; an empty list once it no longer waits.
+    fn blocked(&self, _migration: &Migration, _step: &Step, _blockers: &[BlockingPid]) {}
     /// Receives a sample of the running index build, about every 200 ms.
     fn index_progress(&self, _progress: &IndexProgress) {}
+    /// Receives a sample of a running `CLUSTER`, `VACUUM FULL` or `VACUUM`.
+    fn command_progress(&self, _progress: &CommandProgress) {}
     /// Receives a NOTICE or WARNING the server sent on pgshift's session.
     fn notice(&self, _notice: &Notice) {}
     fn migration_finished(&self, _migration: &Migration, _duration: Duration) {}

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, NoTls};
 
-use super::error::ExecError;
+use super::error::{describe_blockers, ExecError};
+use super::interrupt::Interrupt;
 use super::reporter::{Reporter, RetryEvent, SkipReason};
 use super::StepReport;
 use crate::db::{self, BlockingPid, IndexState, Notices};
@@ -22,6 +23,13 @@ use crate::state::{self, NewApplied, StepKey, StepStatus};
 
 /// How often the monitor session samples progress and blockers.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How often a concurrent build about to be retried checks whether the
+/// transactions it waited for have ended.
+const OLD_TRANSACTION_POLL: Duration = Duration::from_millis(250);
+
+/// Upper bound of a concurrent build's raised `lock_timeout`.
+const MAX_CONCURRENT_BUDGET: Duration = Duration::from_secs(3600);
 
 /// Sets `statement_timeout` on pgshift's session; zero sets it to 0 (no
 /// limit) instead of leaving the role's or database's default.
@@ -44,13 +52,20 @@ fn session_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Ex
 
 /// Failure of one attempt of a step.
 enum Failure {
-    /// SQLSTATE 55P03: worth another attempt.
+    /// SQLSTATE 55P03, or 57014 from `statement_timeout` while a concurrent
+    /// build waited for other sessions: worth another attempt.
     LockNotAvailable {
         error: tokio_postgres::Error,
         /// Line of the statement that timed out.
         line: usize,
         blockers: Vec<BlockingPid>,
     },
+    /// The statement was cancelled on the server because of an
+    /// [`Interrupt`] request.
+    Interrupted { line: usize },
+    /// The session ended under the statement: a dropped connection, a
+    /// server restart or `pg_terminate_backend`.
+    ConnectionLost { line: usize, message: String },
     /// Any other error; the run stops.
     Fatal(ExecError),
 }
@@ -84,6 +99,7 @@ pub(super) struct StepContext<'a> {
     pub plan_version: &'a str,
     pub settings: &'a Settings,
     pub reporter: &'a dyn Reporter,
+    pub interrupt: &'a Interrupt,
     pub started: Instant,
     /// True once the migration is recorded applied.
     pub recorded: bool,
@@ -109,6 +125,9 @@ impl StepContext<'_> {
                 skipped: Some(SkipReason::AlreadyDone),
             });
         }
+        if self.interrupt.is_requested() {
+            return Err(self.interrupted(step, first_line(step), "the step did not start"));
+        }
 
         let key = StepKey {
             run_id: self.run_id,
@@ -116,6 +135,9 @@ impl StepContext<'_> {
             step_index: step.index,
             step_checksum: &checksum,
         };
+        // An earlier step may have run `RESET statement_timeout`, which
+        // brings back the role's or database's default; set it again.
+        set_statement_timeout(self.client, self.settings.statement_timeout).await?;
         self.reporter.step_started(self.migration, step);
         let started = Instant::now();
 
@@ -124,64 +146,121 @@ impl StepContext<'_> {
         // row inside its own transaction instead.
         let journal_id = match step.kind {
             StepKind::Transaction => None,
-            _ => Some(state::journal_insert(self.client, key, StepStatus::Started, 1).await?),
+            StepKind::Autocommit | StepKind::ConcurrentIndex { .. } => {
+                Some(state::journal_insert(self.client, key, StepStatus::Started, 1).await?)
+            }
         };
 
         let max_attempts = self.settings.retries + 1;
         let mut attempt = 1;
+        let mut concurrent_budget = self.settings.concurrent_lock_timeout;
         let outcome = loop {
             let result = match &step.kind {
                 StepKind::Transaction => self.try_transaction(step, key, attempt, is_last).await,
                 StepKind::Autocommit => self.try_autocommit(step).await,
-                StepKind::ConcurrentIndex { index, .. } => self.try_concurrent(step, index).await,
+                StepKind::ConcurrentIndex { index, .. } => {
+                    self.try_concurrent(step, index, concurrent_budget).await
+                }
             };
-            match result {
+            let (error, line, blockers) = match result {
                 Ok(outcome) => break outcome,
                 Err(Failure::Fatal(error)) => {
-                    self.journal_failure(journal_id, key, attempt, &error).await;
+                    self.journal_failure(journal_id, key, attempt, StepStatus::Failed, &error)
+                        .await;
+                    return Err(error);
+                }
+                Err(Failure::ConnectionLost { line, message }) => {
+                    // The session is gone, so the journal keeps its
+                    // `started` row (or none, for a transaction, which the
+                    // server rolled back); the next run resumes here.
+                    return Err(ExecError::ConnectionLost {
+                        path: self.migration.path.clone(),
+                        line,
+                        step_index: step.index,
+                        message,
+                    });
+                }
+                Err(Failure::Interrupted { line }) => {
+                    let cleanup = match &step.kind {
+                        StepKind::Transaction => "its transaction was rolled back",
+                        StepKind::ConcurrentIndex { .. } => {
+                            "the statement was cancelled and no INVALID index is left"
+                        }
+                        StepKind::Autocommit => "the statement was cancelled",
+                    };
+                    let error = self.interrupted(step, line, cleanup);
+                    self.journal_failure(journal_id, key, attempt, StepStatus::Interrupted, &error)
+                        .await;
                     return Err(error);
                 }
                 Err(Failure::LockNotAvailable {
                     error,
                     line,
                     blockers,
-                }) => {
-                    if attempt >= max_attempts {
-                        let error = ExecError::RetriesExhausted {
-                            path: self.migration.path.clone(),
-                            line,
-                            step_index: step.index,
-                            attempts: attempt,
-                            message: error_message(&error),
-                            blockers,
-                        };
-                        self.journal_failure(journal_id, key, attempt, &error).await;
-                        return Err(error);
-                    }
-                    let backoff = backoff(self.settings, attempt);
-                    self.reporter.step_retry(&RetryEvent {
-                        migration: self.migration,
-                        step,
-                        attempt,
-                        max_attempts,
-                        error: error_message(&error),
-                        backoff,
-                        blockers: &blockers,
-                    });
-                    tracing::info!(
-                        migration = %self.migration.id,
-                        step = step.index,
-                        attempt,
-                        backoff_ms = backoff.as_millis() as u64,
-                        "lock not available; retrying"
-                    );
-                    tokio::time::sleep(backoff).await;
-                    attempt += 1;
-                    if let Some(id) = journal_id {
-                        state::journal_update(self.client, id, StepStatus::Started, attempt, None)
-                            .await?;
-                    }
+                }) => (error, line, blockers),
+            };
+            let blockers = if blockers.is_empty() && is_concurrent(step) {
+                // The build timed out before the monitor sampled it.
+                db::snapshot_holders(self.monitor, self.backend_pid)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                blockers
+            };
+
+            if attempt >= max_attempts {
+                let error = ExecError::RetriesExhausted {
+                    path: self.migration.path.clone(),
+                    line,
+                    step_index: step.index,
+                    attempts: attempt,
+                    message: error_message(&error),
+                    blockers,
+                };
+                self.journal_failure(journal_id, key, attempt, StepStatus::Failed, &error)
+                    .await;
+                return Err(error);
+            }
+            let backoff = backoff(self.settings, attempt);
+            self.reporter.step_retry(&RetryEvent {
+                migration: self.migration,
+                step,
+                attempt,
+                max_attempts,
+                error: error_message(&error),
+                backoff,
+                blockers: &blockers,
+            });
+            tracing::info!(
+                migration = %self.migration.id,
+                step = step.index + 1,
+                attempt,
+                max_attempts,
+                backoff_ms = backoff.as_millis() as u64,
+                blockers = %describe_blockers(&blockers),
+                "{}; retrying",
+                error_message(&error)
+            );
+            if !self.sleep_or_interrupt(backoff).await {
+                let error = self.interrupted(step, line, "no statement was running");
+                self.journal_failure(journal_id, key, attempt, StepStatus::Interrupted, &error)
+                    .await;
+                return Err(error);
+            }
+            if is_concurrent(step) {
+                concurrent_budget = self
+                    .wait_for_old_transactions(step, &blockers, concurrent_budget)
+                    .await;
+                if self.interrupt.is_requested() {
+                    let error = self.interrupted(step, line, "no statement was running");
+                    self.journal_failure(journal_id, key, attempt, StepStatus::Interrupted, &error)
+                        .await;
+                    return Err(error);
                 }
+            }
+            attempt += 1;
+            if let Some(id) = journal_id {
+                state::journal_update(self.client, id, StepStatus::Started, attempt, None).await?;
             }
         };
 
@@ -199,6 +278,66 @@ impl StepContext<'_> {
                 Outcome::Skipped(reason) => Some(reason),
             },
         })
+    }
+
+    fn interrupted(&self, step: &Step, line: usize, cleanup: &str) -> ExecError {
+        ExecError::Interrupted {
+            path: self.migration.path.clone(),
+            line,
+            step_index: step.index,
+            cleanup: cleanup.to_string(),
+        }
+    }
+
+    /// Sleeps for `duration`; returns false when an interrupt cut it short.
+    async fn sleep_or_interrupt(&self, duration: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => true,
+            _ = self.interrupt.requested() => false,
+        }
+    }
+
+    /// Before a concurrent build runs again, waits up to
+    /// `retry_backoff_max` for the transactions that made the last attempt
+    /// wait. Returns the lock budget of the next attempt: unchanged when
+    /// they ended, doubled when one of them still runs, because the same
+    /// budget would run out on the same transaction again.
+    async fn wait_for_old_transactions(
+        &self,
+        step: &Step,
+        blockers: &[BlockingPid],
+        budget: Duration,
+    ) -> Duration {
+        if blockers.is_empty() {
+            return budget;
+        }
+        let waited = Instant::now();
+        let mut remaining = blockers.to_vec();
+        while !remaining.is_empty() && waited.elapsed() < self.settings.retry_backoff_max {
+            self.reporter.blocked(self.migration, step, &remaining);
+            if !self.sleep_or_interrupt(OLD_TRANSACTION_POLL).await {
+                return budget;
+            }
+            match db::still_running(self.monitor, &remaining).await {
+                Ok(still) => remaining = still,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot look up the blocking sessions");
+                    break;
+                }
+            }
+        }
+        self.reporter.blocked(self.migration, step, &[]);
+        if remaining.is_empty() || budget.is_zero() {
+            return budget;
+        }
+        let raised = budget.saturating_mul(2).min(MAX_CONCURRENT_BUDGET);
+        tracing::info!(
+            step = step.index + 1,
+            budget_ms = raised.as_millis() as u64,
+            blockers = %describe_blockers(&remaining),
+            "the transactions that blocked the build still run; raising its lock_timeout"
+        );
+        raised
     }
 
     /// Records the migration applied on `client`, which may be in the
@@ -254,27 +393,25 @@ impl StepContext<'_> {
         }
     }
 
-    /// Writes the failure to the journal. A failure to write it is logged
-    /// and the step's own error returned.
+    /// Writes the end of a step that did not finish to the journal. A
+    /// failure to write it is logged and the step's own error returned.
     async fn journal_failure(
         &self,
         journal_id: Option<i64>,
         key: StepKey<'_>,
         attempts: u32,
+        status: StepStatus,
         error: &ExecError,
     ) {
         let text = error.to_string();
         let result = match journal_id {
-            Some(id) => {
-                state::journal_update(self.client, id, StepStatus::Failed, attempts, Some(&text))
-                    .await
-            }
-            None => state::journal_insert(self.client, key, StepStatus::Failed, attempts)
+            Some(id) => state::journal_update(self.client, id, status, attempts, Some(&text)).await,
+            None => state::journal_insert(self.client, key, status, attempts)
                 .await
                 .map(|_| ()),
         };
         if let Err(journal_error) = result {
-            tracing::warn!(%journal_error, "cannot write the failed step to the journal");
+            tracing::warn!(%journal_error, "cannot write the unfinished step to the journal");
         }
         if journal_id.is_none() {
             // The row inserted above has no error text yet.
@@ -312,11 +449,12 @@ impl StepContext<'_> {
                 self.settings.lock_timeout.as_millis()
             ))
             .await
-            .map_err(session_error("BEGIN"))?;
+            .map_err(|error| self.classify(error, first_line(step), Vec::new()))?;
 
         let result = async {
             for statement in &step.statements {
-                self.execute(statement, false).await?;
+                self.execute(step, statement, Sampling::Blockers, true)
+                    .await?;
             }
             state::journal_insert(client, key, StepStatus::Done, attempt).await?;
             if is_last {
@@ -342,25 +480,27 @@ impl StepContext<'_> {
     async fn try_autocommit(&mut self, step: &Step) -> Result<Outcome, Failure> {
         set_lock_timeout(self.client, self.settings.lock_timeout).await?;
         for statement in &step.statements {
-            self.execute(statement, false).await?;
+            self.execute(step, statement, Sampling::Commands, true)
+                .await?;
         }
         Ok(Outcome::Ran)
     }
 
     /// Runs one attempt of a concurrent index build, with the catalog checks
-    /// before and after it.
+    /// before and after it. `budget` is its `lock_timeout`.
     async fn try_concurrent(
         &mut self,
         step: &Step,
         index: &RelationName,
+        budget: Duration,
     ) -> Result<Outcome, Failure> {
         let statement = &step.statements[0];
         let shown = display_name(index);
-        set_lock_timeout(self.client, self.settings.concurrent_lock_timeout).await?;
+        set_lock_timeout(self.client, budget).await?;
 
         let existing = db::invalid_index(self.client, index.schema.as_deref(), &index.name)
             .await
-            .map_err(ExecError::from)?;
+            .map_err(|error| self.classify_db(error, statement.line))?;
         match existing {
             IndexState::Absent => {}
             IndexState::Valid { definition } => {
@@ -379,23 +519,21 @@ impl StepContext<'_> {
             }
             IndexState::Invalid => {
                 tracing::info!(index = %shown, "dropping INVALID index left by an earlier build");
-                self.drop_index(index, statement.line).await?;
+                self.drop_index(step, index, statement.line).await?;
             }
         }
 
-        if let Err(mut failure) = self.execute(statement, true).await {
-            if let Failure::Fatal(error) = &mut failure {
-                // A failed build leaves an INVALID index behind. Dropping it
-                // restores the database as it was before the step. After a
-                // lock timeout it stays, because the retry drops it anyway.
-                match self.drop_index(index, statement.line).await {
-                    Ok(()) => add_duplicate_hint(error),
-                    Err(Failure::Fatal(drop_error)) => {
-                        tracing::warn!(%drop_error, index = %shown, "cannot drop the INVALID index");
-                    }
-                    Err(Failure::LockNotAvailable { error, .. }) => {
-                        tracing::warn!(%error, index = %shown, "cannot drop the INVALID index");
-                    }
+        if let Err(mut failure) = self
+            .execute(step, statement, Sampling::IndexBuild, true)
+            .await
+        {
+            // A failed or cancelled build leaves an INVALID index behind.
+            // Dropping it restores the database as it was before the step,
+            // and stops it from slowing down writes until the next attempt.
+            if !matches!(failure, Failure::ConnectionLost { .. }) {
+                let dropped = self.drop_leftover(step, index, statement.line).await;
+                if let (Ok(true), Failure::Fatal(error)) = (dropped, &mut failure) {
+                    add_duplicate_hint(error);
                 }
             }
             return Err(failure);
@@ -403,7 +541,7 @@ impl StepContext<'_> {
 
         let after = db::invalid_index(self.client, index.schema.as_deref(), &index.name)
             .await
-            .map_err(ExecError::from)?;
+            .map_err(|error| self.classify_db(error, statement.line))?;
         match after {
             IndexState::Valid { .. } => Ok(Outcome::Ran),
             _ => Err(Failure::Fatal(ExecError::InvalidIndexAfterBuild {
@@ -414,58 +552,160 @@ impl StepContext<'_> {
         }
     }
 
-    /// Drops the index concurrently if it exists.
+    /// Drops the index when it exists and is INVALID; returns true when it
+    /// did. A failure to drop is logged, because the next attempt or run
+    /// finds the leftover and drops it first.
+    async fn drop_leftover(
+        &mut self,
+        step: &Step,
+        index: &RelationName,
+        line: usize,
+    ) -> Result<bool, ()> {
+        let shown = display_name(index);
+        match db::invalid_index(self.client, index.schema.as_deref(), &index.name).await {
+            Ok(IndexState::Invalid) => {}
+            Ok(_) => return Ok(false),
+            Err(error) => {
+                tracing::warn!(%error, index = %shown, "cannot look up the index after its build");
+                return Err(());
+            }
+        }
+        match self.drop_index(step, index, line).await {
+            Ok(()) => {
+                tracing::info!(index = %shown, "dropped the INVALID index of the failed build");
+                Ok(true)
+            }
+            Err(Failure::Fatal(error)) => {
+                tracing::warn!(%error, index = %shown, "cannot drop the INVALID index");
+                Err(())
+            }
+            Err(Failure::LockNotAvailable { error, .. }) => {
+                tracing::warn!(%error, index = %shown, "cannot drop the INVALID index");
+                Err(())
+            }
+            Err(Failure::ConnectionLost { message, .. }) => {
+                tracing::warn!(%message, index = %shown, "cannot drop the INVALID index");
+                Err(())
+            }
+            Err(Failure::Interrupted { .. }) => Err(()),
+        }
+    }
+
     /// Drops the index concurrently if it exists; errors point at `line`,
-    /// the build statement's line.
-    async fn drop_index(&mut self, index: &RelationName, line: usize) -> Result<(), Failure> {
+    /// the build statement's line. An interrupt does not cancel the drop,
+    /// because it is the cleanup that an interrupt needs.
+    async fn drop_index(
+        &mut self,
+        step: &Step,
+        index: &RelationName,
+        line: usize,
+    ) -> Result<(), Failure> {
         let statement = StepStatement {
             sql: format!("DROP INDEX CONCURRENTLY IF EXISTS {}", quoted_name(index)),
             line,
             rewritten: true,
             locks: Vec::new(),
         };
-        self.execute(&statement, false).await
+        self.execute(step, &statement, Sampling::Blockers, false)
+            .await
     }
 
-    /// Sends one statement and, while it runs, samples blockers (and index
-    /// progress when `index_build` is set) on the monitor session and
-    /// forwards server notices.
+    /// Sends one statement and, while it runs, samples blockers (and the
+    /// progress views that `sampling` names) on the monitor session and
+    /// forwards server notices. When `cancellable` is set, an interrupt
+    /// request sends a cancel request for the statement to the server.
     async fn execute(
         &mut self,
+        step: &Step,
         statement: &StepStatement,
-        index_build: bool,
+        sampling: Sampling,
+        cancellable: bool,
     ) -> Result<(), Failure> {
         let client = self.client;
+        let interrupt = self.interrupt.clone();
         let query = client.batch_execute(&statement.sql);
         tokio::pin!(query);
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + MONITOR_INTERVAL,
             MONITOR_INTERVAL,
         );
-        let mut blockers = Vec::new();
+        let mut blockers: Vec<BlockingPid> = Vec::new();
+        let mut shown_blocked = false;
+        let mut cancel_sent = false;
 
         let result = loop {
             tokio::select! {
                 result = &mut query => break result,
+                _ = interrupt.requested(), if cancellable && !cancel_sent => {
+                    cancel_sent = true;
+                    tracing::info!(line = statement.line, "interrupted; cancelling the running statement");
+                    if let Err(error) = client.cancel_token().cancel_query(NoTls).await {
+                        tracing::warn!(%error, "cannot send the cancel request");
+                    }
+                }
                 _ = ticker.tick() => {
                     self.forward_notices();
                     if let Ok(seen) = db::blocking_pids(self.monitor, self.backend_pid).await {
                         if !seen.is_empty() {
+                            self.reporter.blocked(self.migration, step, &seen);
+                            shown_blocked = true;
                             blockers = seen;
+                        } else if shown_blocked {
+                            self.reporter.blocked(self.migration, step, &[]);
+                            shown_blocked = false;
                         }
                     }
-                    if index_build {
-                        if let Ok(Some(progress)) =
-                            db::create_index_progress(self.monitor, self.backend_pid).await
-                        {
-                            self.reporter.index_progress(&progress);
-                        }
-                    }
+                    self.sample_progress(sampling).await;
                 }
             }
         };
+        if shown_blocked {
+            self.reporter.blocked(self.migration, step, &[]);
+        }
         self.forward_notices();
-        result.map_err(|error| self.classify(error, statement.line, blockers))
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) if cancel_sent && error.code() == Some(&SqlState::QUERY_CANCELED) => {
+                Err(Failure::Interrupted {
+                    line: statement.line,
+                })
+            }
+            // A concurrent build that `statement_timeout` cancelled while it
+            // waited for other sessions spent its budget waiting, so it is
+            // retried like a lock timeout, once those sessions are gone.
+            Err(error)
+                if sampling == Sampling::IndexBuild
+                    && error.code() == Some(&SqlState::QUERY_CANCELED)
+                    && !blockers.is_empty() =>
+            {
+                Err(Failure::LockNotAvailable {
+                    error,
+                    line: statement.line,
+                    blockers,
+                })
+            }
+            Err(error) => Err(self.classify(error, statement.line, blockers)),
+        }
+    }
+
+    async fn sample_progress(&self, sampling: Sampling) {
+        match sampling {
+            Sampling::Blockers => {}
+            Sampling::IndexBuild => {
+                if let Ok(Some(progress)) =
+                    db::create_index_progress(self.monitor, self.backend_pid).await
+                {
+                    self.reporter.index_progress(&progress);
+                }
+            }
+            Sampling::Commands => {
+                if let Ok(Some(progress)) =
+                    db::command_progress(self.monitor, self.backend_pid).await
+                {
+                    self.reporter.command_progress(&progress);
+                }
+            }
+        }
     }
 
     fn forward_notices(&mut self) {
@@ -474,8 +714,15 @@ impl StepContext<'_> {
         }
     }
 
-    /// Sorts an error into a retryable lock timeout or a fatal statement
-    /// error naming the file and line.
+    fn classify_db(&self, error: db::DbError, line: usize) -> Failure {
+        match error {
+            db::DbError::Query { source, .. } => self.classify(source, line, Vec::new()),
+            other => Failure::Fatal(other.into()),
+        }
+    }
+
+    /// Sorts an error into a retryable lock timeout, a lost connection or a
+    /// fatal statement error naming the file and line.
     fn classify(
         &self,
         error: tokio_postgres::Error,
@@ -490,15 +737,22 @@ impl StepContext<'_> {
             };
         }
         let Some(db_error) = error.as_db_error() else {
-            return Failure::Fatal(ExecError::Statement {
-                path: self.migration.path.clone(),
+            // Without an error from the server, the socket failed or closed.
+            return Failure::ConnectionLost {
                 line,
-                sqlstate: String::from("-"),
                 message: error.to_string(),
-                detail: None,
-                hint: None,
-            });
+            };
         };
+        if session_ended(db_error.code()) {
+            return Failure::ConnectionLost {
+                line,
+                message: format!(
+                    "{} (SQLSTATE {})",
+                    db_error.message(),
+                    db_error.code().code()
+                ),
+            };
+        }
         let hint = db_error.hint().map(str::to_string);
         Failure::Fatal(ExecError::Statement {
             path: self.migration.path.clone(),
@@ -509,6 +763,36 @@ impl StepContext<'_> {
             hint,
         })
     }
+}
+
+/// Progress views the monitor session samples while a statement runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampling {
+    /// Blocking sessions only.
+    Blockers,
+    /// Blockers and `pg_stat_progress_create_index`.
+    IndexBuild,
+    /// Blockers and the `CLUSTER`/`VACUUM` progress views.
+    Commands,
+}
+
+/// Returns true for SQLSTATEs that end the session: class 08 (connection
+/// exception) and 57P01..57P03 (administrator or crash shutdown, cannot
+/// connect now).
+fn session_ended(code: &SqlState) -> bool {
+    let code = code.code();
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+fn is_concurrent(step: &Step) -> bool {
+    match step.kind {
+        StepKind::ConcurrentIndex { .. } => true,
+        StepKind::Transaction | StepKind::Autocommit => false,
+    }
+}
+
+fn first_line(step: &Step) -> usize {
+    step.statements.first().map_or(0, |s| s.line)
 }
 
 /// Adds a hint to a unique build that failed on duplicate keys, once its

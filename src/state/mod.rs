@@ -114,6 +114,8 @@ pub struct JournalEntry {
 pub enum RunStatus {
     Succeeded,
     Failed,
+    /// Stopped by an interrupt request (Ctrl-C).
+    Interrupted,
 }
 
 /// Creates the `pgshift` schema and brings its tables to the latest
@@ -288,6 +290,7 @@ pub async fn finish_run(client: &Client, run_id: i64, status: RunStatus) -> Resu
     let status = match status {
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
     };
     client
         .execute(
