@@ -446,7 +446,7 @@ impl StepContext<'_> {
         client
             .batch_execute(&format!(
                 "BEGIN; SET LOCAL lock_timeout = '{}ms'",
-                self.settings.lock_timeout.as_millis()
+                per_request_lock_timeout(step, self.settings.lock_timeout).as_millis()
             ))
             .await
             .map_err(|error| self.classify(error, first_line(step), Vec::new()))?;
@@ -808,6 +808,32 @@ fn add_duplicate_hint(error: &mut ExecError) {
     }
 }
 
+/// Returns the `lock_timeout` for each lock request of a transactional step.
+///
+/// A transaction keeps every lock it got while it waits for the next one, so
+/// sessions queued behind its first lock wait for the sum of its later lock
+/// waits too. Splitting the plan's `lock_timeout` evenly over the relations
+/// the step locks in a mode that blocks writes keeps that sum, and so the
+/// longest time the step makes a writer wait for a lock, within the plan's
+/// `lock_timeout`. Time spent running statements under the locks (a
+/// backfill, a scan) is not bounded by this.
+fn per_request_lock_timeout(step: &Step, lock_timeout: Duration) -> Duration {
+    if lock_timeout.is_zero() {
+        return Duration::ZERO;
+    }
+    let mut relations = std::collections::BTreeSet::new();
+    for statement in &step.statements {
+        for lock in &statement.locks {
+            if lock.mode.blocks_writes() {
+                relations.insert(&lock.relation);
+            }
+        }
+    }
+    let requests = u32::try_from(relations.len()).unwrap_or(u32::MAX).max(1);
+    // PostgreSQL reads 0 as "no timeout", so the share never rounds down to it.
+    (lock_timeout / requests).max(Duration::from_millis(1))
+}
+
 async fn set_lock_timeout(client: &Client, timeout: Duration) -> Result<(), Failure> {
     client
         .batch_execute(&format!("SET lock_timeout = '{}ms'", timeout.as_millis()))
@@ -917,5 +943,65 @@ mod tests {
         }
         assert!(backoff(&settings, 1) >= Duration::from_millis(50));
         assert!(backoff(&settings, 1) <= Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod lock_timeout_tests {
+    use super::*;
+    use crate::locks::{Hold, LockEffect, LockMode, RelationKind};
+    use crate::rewrite::{StepKind, StepStatement};
+
+    fn step_locking(locks: &[(&str, LockMode)]) -> Step {
+        let statements = locks
+            .iter()
+            .map(|(table, mode)| StepStatement {
+                sql: format!("ALTER TABLE {table} ..."),
+                line: 1,
+                rewritten: false,
+                locks: vec![LockEffect {
+                    relation: RelationName {
+                        schema: None,
+                        name: table.to_string(),
+                    },
+                    kind: RelationKind::Table,
+                    mode: *mode,
+                    hold: Hold::Brief,
+                }],
+            })
+            .collect();
+        Step {
+            index: 0,
+            kind: StepKind::Transaction,
+            statements,
+        }
+    }
+
+    #[test]
+    fn split_over_write_blocking_relations() {
+        let step = step_locking(&[
+            ("a", LockMode::AccessExclusive),
+            ("b", LockMode::ShareRowExclusive),
+            ("a", LockMode::AccessExclusive),
+            ("c", LockMode::RowExclusive),
+        ]);
+        let share = per_request_lock_timeout(&step, Duration::from_millis(1000));
+        assert_eq!(share, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn whole_for_one_relation() {
+        let step = step_locking(&[("a", LockMode::AccessExclusive)]);
+        let share = per_request_lock_timeout(&step, Duration::from_millis(800));
+        assert_eq!(share, Duration::from_millis(800));
+    }
+
+    #[test]
+    fn zero_stays_unlimited() {
+        let step = step_locking(&[("a", LockMode::AccessExclusive), ("b", LockMode::Share)]);
+        assert_eq!(
+            per_request_lock_timeout(&step, Duration::ZERO),
+            Duration::ZERO
+        );
     }
 }
