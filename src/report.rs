@@ -69,6 +69,10 @@ pub fn build(
         None => plan.versions.len() - 1,
     };
     let mut phases = Vec::new();
+    // Without a database, what earlier migrations create is all that is
+    // known about partitioned tables and constraint-backed indexes.
+    // TODO: start from the catalog's facts when the dry-run is connected.
+    let mut facts = rewrite::SchemaFacts::default();
 
     for phase in &plan.phases {
         if phase.versions.start > last {
@@ -84,10 +88,11 @@ pub fn build(
                     Some(_) => MigrationState::Changed,
                 };
                 let steps = if state == MigrationState::Pending {
-                    rewrite::plan_migration(m, version)?
+                    rewrite::plan_migration_with(m, version, &facts)?.steps
                 } else {
                     Vec::new()
                 };
+                facts.learn_sql(&m.sql);
                 migrations.push(MigrationReport {
                     id: m.id.clone(),
                     name: m.name.clone(),

@@ -381,9 +381,21 @@ impl Executor {
             }
         }
 
+        // Rewrites that depend on the schema (partitioned tables, indexes
+        // that back constraints) see the database as it is, plus what the
+        // pending migrations before them create.
+        let mut facts = match crate::db::catalog::schema_facts(&self.client).await {
+            Ok(facts) => facts,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read schema facts; planning without them");
+                crate::rewrite::SchemaFacts::default()
+            }
+        };
         let mut planned = Vec::new();
         for (version, migration, settings) in pending {
-            let steps = crate::rewrite::plan_migration(migration, self.server_version)?;
+            let steps =
+                crate::rewrite::plan_migration_with(migration, self.server_version, &facts)?.steps;
+            facts.learn_sql(&migration.sql);
             planned.push((version, migration, settings, steps));
         }
         reporter.run_started(planned.iter().map(|p| p.3.len()).sum());

@@ -89,6 +89,17 @@ impl SchemaFacts {
         }
     }
 
+    /// Learns the facts a migration's SQL establishes, for the migrations
+    /// after it. Text that does not parse teaches nothing; planning that
+    /// migration reports the error.
+    pub fn learn_sql(&mut self, sql: &str) {
+        if let Ok(parsed) = crate::sql::parse(sql) {
+            for statement in &parsed.statements {
+                self.learn(&statement.node);
+            }
+        }
+    }
+
     /// Records what a statement changes in the facts. Statements that
     /// touch nothing tracked here are ignored.
     pub fn learn(&mut self, node: &NodeEnum) {
