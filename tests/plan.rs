@@ -308,7 +308,7 @@ fn versioned_layout_ordered_numerically() {
     ]);
     let plan = load(&dir).unwrap();
 
-    assert_eq!(ids(&plan, 0), ["1", "1.9", "1_10", "2", "10"]);
+    assert_eq!(ids(&plan, 0), ["1", "1.9", "1.10", "2", "10"]);
     let names: Vec<&str> = plan.versions[0]
         .migrations
         .iter()
@@ -343,7 +343,7 @@ fn numbered_layout_with_markers() {
     let plan = load(&dir).unwrap();
     let migrations = &plan.versions[0].migrations;
 
-    assert_eq!(ids(&plan, 0), ["0001", "0002", "0003", "0010", "0011"]);
+    assert_eq!(ids(&plan, 0), ["1", "2", "3", "10", "11"]);
     let names: Vec<&str> = migrations.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["init", "index", "plain", "pg-only", "auto"]);
     let autocommit: Vec<bool> = migrations.iter().map(|m| m.autocommit).collect();
@@ -379,7 +379,7 @@ fn mixed_layouts_in_one_folder() {
     ]);
     let plan = load(&dir).unwrap();
 
-    assert_eq!(ids(&plan, 0), ["1.5", "3", "0004"]);
+    assert_eq!(ids(&plan, 0), ["1.5", "3", "4"]);
 }
 
 // --- Errors --------------------------------------------------------------
@@ -602,7 +602,7 @@ fn duplicate_migration_id_across_versions() {
     ]);
     let err = load_err(&dir);
 
-    assert!(err.contains("migration id 0002"), "{err}");
+    assert!(err.contains("migration id 2 "), "{err}");
     assert!(
         err.contains(
             &dir.path()

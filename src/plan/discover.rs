@@ -117,6 +117,12 @@ fn is_dotted_number(text: &str) -> bool {
 pub(super) struct NumericId(Vec<String>);
 
 impl NumericId {
+    /// The id written without leading zeros, trailing zero parts and with
+    /// `.` between parts: `0001` is `1`, `1_10` is `1.10`, `2.0` is `2`.
+    pub fn canonical(&self) -> String {
+        self.0.join(".")
+    }
+
     pub fn parse(id: &str) -> NumericId {
         let mut parts: Vec<String> = id
             .split(['.', '_'])
@@ -210,7 +216,9 @@ fn read_migration(path: &Path, parsed: ParsedName) -> Result<Migration, String> 
         )
     })?;
     Ok(Migration {
-        id: parsed.id,
+        // The state schema keys applied migrations by this id, so a file
+        // renamed from V1 to V01 is still the migration that was applied.
+        id: NumericId::parse(&parsed.id).canonical(),
         name: parsed.name,
         path: PathBuf::from(path),
         autocommit: parsed.autocommit,
