@@ -176,6 +176,20 @@ pub async fn connect_config(config: &Config) -> Result<(Client, Notices), DbErro
             }
         }
     });
+
+    // pgshift's sessions sit idle between steps and while another session
+    // works (the run lock, the monitor); a server-side idle_session_timeout
+    // (PostgreSQL 14+) must not close them, or the run lock is lost.
+    client
+        .batch_execute(
+            "SELECT set_config('idle_session_timeout', '0', false) \
+             WHERE current_setting('server_version_num')::int >= 140000",
+        )
+        .await
+        .map_err(|source| DbError::Query {
+            what: "SET idle_session_timeout",
+            source,
+        })?;
     Ok((client, receiver))
 }
 

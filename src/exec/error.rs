@@ -67,6 +67,12 @@ pub enum ExecError {
     UnlockFailed { target: String },
 
     #[error(
+        "the session holding pgshift's run lock on {target} was closed, so another run \
+         could start; stopped before the next step. Run the same command again to resume"
+    )]
+    RunLockLost { target: String },
+
+    #[error(
         "{}:{line}: {message} (SQLSTATE {sqlstate}){}",
         path.display(),
         detail_and_hint(detail, hint)

@@ -439,6 +439,16 @@ impl Executor {
         };
         let mut reports = Vec::new();
         for (position, current) in steps.iter().enumerate() {
+            // The run lock lives on its own idle session; if the server
+            // closed it (idle_session_timeout, pg_terminate_backend), another
+            // run may start, so this one stops before its next step.
+            if let Some(lock) = &self.lock {
+                if lock.client().is_closed() {
+                    return Err(ExecError::RunLockLost {
+                        target: lock.target().to_string(),
+                    });
+                }
+            }
             let is_last = position + 1 == steps.len();
             reports.push(context.run(current, is_last).await?);
         }

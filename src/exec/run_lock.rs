@@ -121,6 +121,11 @@ impl RunLock {
         }
     }
 
+    /// The database the lock is held on, without its password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
     /// Releases the lock and closes its session.
     pub async fn release(self) -> Result<(), ExecError> {
         let row = self
