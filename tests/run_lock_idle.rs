@@ -55,7 +55,10 @@ async fn run_lock_survives_idle_session_timeout() {
         if running > 0 {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "apply ended before the slow step");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply ended before the slow step"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(1800)).await;

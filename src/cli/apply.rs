@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use pgshift::bluegreen;
 use pgshift::db;
 use pgshift::exec::{
     self, ApplyOptions, ExecError, ExecOptions, Executor, Interrupt, LockWait, MigrationState,
     RunLock, RUN_LOCK_KEY,
 };
-use pgshift::plan::Plan;
+use pgshift::plan::{Phase, Plan, Strategy};
 use pgshift::progress::{CliReporter, OutputMode};
 use pgshift::report;
 use pgshift::state;
@@ -181,9 +182,11 @@ fn confirm(count: usize) -> Result<bool> {
 /// Prints what `apply` would run. With a database, applied migrations are
 /// skipped and the server's own version is used.
 async fn dry_run(args: &ApplyArgs, plan: &Plan) -> Result<ExitCode> {
-    let database =
-        args.connection.database_url.is_some() || std::env::var_os("DATABASE_URL").is_some();
-    let (version, applied) = if database {
+    let database = args.connection.database_url.is_some()
+        || ["DATABASE_URL", "PGHOST", "PGDATABASE"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some());
+    let (version, applied, client) = if database {
         let (client, _info) = db::connect(args.connection.database_url.as_deref()).await?;
         let version = db::server_version(&client).await?;
         let mut applied = BTreeMap::new();
@@ -192,21 +195,50 @@ async fn dry_run(args: &ApplyArgs, plan: &Plan) -> Result<ExitCode> {
                 applied.insert(a.migration_id, a.checksum);
             }
         }
-        (version, Some(applied))
+        (version, Some(applied), Some(client))
     } else {
-        (parse_version(&args.pg_version)?, None)
+        (parse_version(&args.pg_version)?, None, None)
     };
 
     let report = report::build(plan, version, applied.as_ref(), args.to.as_deref())
         .context("cannot plan the migrations")?;
+    let mut blue_green = Vec::new();
+    for phase in plan_phases_up_to(plan, args.to.as_deref()) {
+        if phase.strategy == Strategy::BlueGreen {
+            blue_green.push(bluegreen::dry_run(plan, phase, version, client.as_ref()).await?);
+        }
+    }
+
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
-        ReportFormat::Text => report::write_text(&report, &mut out)?,
-        ReportFormat::Json => report::write_json(&report, &mut out)?,
+        ReportFormat::Text => {
+            report::write_text(&report, &mut out)?;
+            for phase in &blue_green {
+                writeln!(out)?;
+                bluegreen::write_dry_run(phase, &mut out)?;
+            }
+        }
+        ReportFormat::Json => {
+            let mut json = serde_json::to_value(&report)?;
+            json["blue_green"] = serde_json::to_value(&blue_green)?;
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns the phases that apply versions up to `to` (all when `None`).
+fn plan_phases_up_to<'a>(plan: &'a Plan, to: Option<&str>) -> Vec<&'a Phase> {
+    let last = to
+        .and_then(|name| plan.version_index(name))
+        .unwrap_or(plan.versions.len().saturating_sub(1));
+    plan.phases
+        .iter()
+        .filter(|phase| phase.versions.start <= last)
+        .collect()
 }
 
 /// Runs `status`: exits 0 when nothing changed since it was applied, 1 when
