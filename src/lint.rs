@@ -128,6 +128,21 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
             .is_some_and(|n| n.contains(".autocommit."));
         match AnalyzedFile::with_options(&path, text, &options.analyze_options(autocommit)) {
             Ok(file) => {
+                for directive in &file.parsed.directives {
+                    if !is_known_directive(&directive.text) {
+                        report.errors.push(InputError {
+                            path: path.clone(),
+                            line: Some(directive.line),
+                            column: Some(1),
+                            message: format!(
+                                "unknown directive `-- pgshift:{}`; the known ones are \
+                                 `no-transaction`, `ignore RULE[,RULE] [reason]` and \
+                                 `ignore-file RULE[,RULE] [reason]`",
+                                directive.text
+                            ),
+                        });
+                    }
+                }
                 for (line, id) in unknown_ignored_rules(&file) {
                     report.errors.push(InputError {
                         path: path.clone(),
@@ -302,6 +317,19 @@ fn apply_suppressions(file: &AnalyzedFile, diagnostics: &mut [Diagnostic]) {
             });
         }
     }
+}
+
+/// Returns true when a `-- pgshift:` directive's text starts with a
+/// directive pgshift knows, so a misspelt one is reported instead of being
+/// ignored.
+pub fn is_known_directive(text: &str) -> bool {
+    let kind = text.split_whitespace().next().unwrap_or("");
+    [
+        crate::analysis::NO_TRANSACTION_DIRECTIVE,
+        IGNORE_DIRECTIVE,
+        IGNORE_FILE_DIRECTIVE,
+    ]
+    .contains(&kind)
 }
 
 /// Returns the `-- pgshift:ignore` rule ids that name no rule, as

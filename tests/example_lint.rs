@@ -129,3 +129,23 @@ fn lint_syntax_error_exits_2_with_position() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("bad.sql:2:"), "{text}");
 }
+
+#[test]
+fn lint_misspelt_directive_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.sql");
+    std::fs::write(
+        &path,
+        "-- pgshift:no-transction\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n",
+    )
+    .unwrap();
+    let output = Command::new(common::pgshift_bin())
+        .arg("lint")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("typo.sql:1:1"), "{text}");
+    assert!(text.contains("pgshift:no-transction"), "{text}");
+}

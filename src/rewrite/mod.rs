@@ -476,6 +476,22 @@ impl NotNullProofs {
 }
 
 fn reject_unsupported(file: &AnalyzedFile) -> Result<(), RewriteError> {
+    if let Some(directive) = file
+        .parsed
+        .directives
+        .iter()
+        .find(|d| !crate::lint::is_known_directive(&d.text))
+    {
+        return Err(RewriteError::Unsupported {
+            path: file.path.clone(),
+            line: directive.line,
+            message: format!(
+                "unknown directive `-- pgshift:{}`; the known ones are `no-transaction`, \
+                 `ignore` and `ignore-file`",
+                directive.text
+            ),
+        });
+    }
     if let Some(meta) = file.parsed.meta_commands.first() {
         return Err(RewriteError::Unsupported {
             path: file.path.clone(),
