@@ -476,3 +476,42 @@ fn expected_error_line(text: &str) -> Option<usize> {
     let first = text.lines().next()?;
     first.strip_prefix("-- error-line:")?.trim().parse().ok()
 }
+
+#[test]
+fn long_file_parsed_in_chunks_keeps_spans() {
+    // More statements than one parser call takes, with comments, strings
+    // and a function body holding `;` on the way.
+    let mut text = String::new();
+    let mut expected = Vec::new();
+    for i in 0..1500 {
+        let statement = match i % 4 {
+            0 => format!("CREATE TABLE t{i} (id int, note text DEFAULT 'a;b')"),
+            1 => format!("CREATE INDEX i{i} ON t{} (id)", i - 1),
+            2 => format!("CREATE FUNCTION f{i}() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$"),
+            _ => format!("-- comment; {i}\nINSERT INTO t{} VALUES ({i}, 'x')", i - 3),
+        };
+        let line = text.lines().count() + 1 + usize::from(i % 4 == 3);
+        let code = statement.rsplit('\n').next().unwrap().to_string();
+        expected.push((line, code));
+        text.push_str(&statement);
+        text.push_str(";\n");
+    }
+    let parsed = pgshift::sql::parse(&text).unwrap();
+    assert_eq!(parsed.statements.len(), 1500);
+    for (statement, (line, code)) in parsed.statements.iter().zip(&expected) {
+        assert_eq!(&statement.text, code);
+        assert_eq!(statement.line, *line, "{code}");
+        assert_eq!(&text[statement.span.clone()], statement.text);
+    }
+}
+
+#[test]
+fn long_file_error_found_past_first_chunk() {
+    let mut text = String::new();
+    for i in 0..1200 {
+        text.push_str(&format!("SELECT {i};\n"));
+    }
+    text.push_str("SELEC 1;\n");
+    let err = pgshift::sql::parse(&text).unwrap_err();
+    assert_eq!(err.line, 1201);
+}

@@ -100,22 +100,23 @@ pub struct ParseError {
 
 /// Splits and parses the text of one migration file.
 ///
-/// The text is scanned once, then parsed with a single `pg_query::parse`
-/// call. Only when that call fails is the text parsed again, statement by
-/// statement, to find where the error is.
+/// The text is scanned once, then parsed with `pg_query::parse` in chunks
+/// of statements cut at the `;` the scan found. Only when a chunk fails is
+/// the text parsed again, statement by statement, to find where the error
+/// is.
 pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
     let lines = LineIndex::new(text);
     let scan = scan::scan(text, &lines)?;
     let sql = scan.blanked.as_deref().unwrap_or(text);
-    let result = match pg_query::parse(sql) {
-        Ok(result) => result,
+    let raw_statements = match parse_in_chunks(sql, &scan.separators) {
+        Ok(raw) => raw,
         Err(error) => return Err(locate::locate_error(text, sql, &lines, &scan, error)),
     };
 
     let mut cursor = ColumnCursor::new(&lines, text);
     let mut copies = scan.copies.into_iter().peekable();
-    let mut statements = Vec::with_capacity(result.protobuf.stmts.len());
-    for (index, raw) in result.protobuf.stmts.into_iter().enumerate() {
+    let mut statements = Vec::with_capacity(raw_statements.len());
+    for (index, raw) in raw_statements.into_iter().enumerate() {
         let start = to_offset(raw.stmt_location);
         // A length of 0 means the statement runs to the end of the text.
         let end = match raw.stmt_len {
@@ -162,6 +163,53 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
         meta_commands: scan.meta_commands,
         directives: scan.directives,
     })
+}
+
+/// Statements parsed per `pg_query::parse` call. The parser holds the tree
+/// of its whole input and its serialized copy at once, so parsing a long
+/// file in chunks bounds that peak; 512 statements keep the number of calls
+/// small.
+const CHUNK_STATEMENTS: usize = 512;
+
+/// Parses `sql` in chunks that end after every `CHUNK_STATEMENTS`-th
+/// separator, and returns the statements with locations in `sql`. When a
+/// chunk fails, the whole text is parsed at once, because the scan's
+/// separators might disagree with the parser; its error is the one
+/// reported.
+fn parse_in_chunks(
+    sql: &str,
+    separators: &[usize],
+) -> Result<Vec<pg_query::protobuf::RawStmt>, pg_query::Error> {
+    let mut statements = Vec::new();
+    let mut start = 0;
+    let ends = separators
+        .iter()
+        .skip(CHUNK_STATEMENTS - 1)
+        .step_by(CHUNK_STATEMENTS)
+        .map(|separator| separator + 1)
+        .chain(std::iter::once(sql.len()));
+
+    for end in ends {
+        if end <= start {
+            continue;
+        }
+        let chunk = &sql[start..end];
+        let parsed = match pg_query::parse(chunk) {
+            Ok(parsed) => parsed,
+            Err(_) => return pg_query::parse(sql).map(|whole| whole.protobuf.stmts),
+        };
+        for mut raw in parsed.protobuf.stmts {
+            let location = to_offset(raw.stmt_location);
+            // A length of 0 means "to the end of the input", here the chunk.
+            if raw.stmt_len == 0 {
+                raw.stmt_len = i32::try_from(chunk.len() - location).unwrap_or(i32::MAX);
+            }
+            raw.stmt_location = i32::try_from(start + location).unwrap_or(i32::MAX);
+            statements.push(raw);
+        }
+        start = end;
+    }
+    Ok(statements)
 }
 
 /// Converts a location from `pg_query`, which is never negative for a
