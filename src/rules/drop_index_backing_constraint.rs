@@ -1,6 +1,9 @@
 //! `drop-index-backing-constraint`: dROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails.
 
-use super::{Check, Checker, Rule, Severity, Violation};
+use std::collections::HashMap;
+
+use super::{Checker, Rule, Severity, Violation};
+use crate::analysis::AnalyzedFile;
 use pg_query::protobuf::ConstrType;
 use pg_query::NodeEnum;
 
@@ -9,7 +12,7 @@ pub static RULE: Rule = Rule {
     summary: "DROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails",
     docs: DOCS,
     severity: Severity::Error,
-    check: Checker::Statement(check),
+    check: Checker::File(check),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -45,36 +48,42 @@ ALTER TABLE accounts DROP CONSTRAINT accounts_handle_key;
 ```
 "#;
 
-fn check(check: &Check<'_>) -> Option<Violation> {
-    let NodeEnum::DropStmt(drop) = &check.statement.node else {
-        return None;
-    };
-    if check.analysis.kind != "drop-index" {
-        return None;
-    }
-    let _ = drop;
-    let dropped: Vec<_> = check.analysis.effects.iter().map(|e| &e.relation).collect();
-    // TODO: this looks at every earlier statement for each DROP INDEX, which
-    // is quadratic in files with many index drops; track key constraints in
-    // the analysis context instead.
-    let earlier = &check.file.parsed.statements[..check.statement.index];
-    for statement in earlier {
-        for (table, constraint) in key_constraints(&statement.node) {
-            if let Some(index) = dropped.iter().find(|d| d.name == constraint) {
-                return Some(Violation::new(
-                    format!(
-                        "index {} backs constraint {constraint} on {table} (line {}); the server \
-                         rejects the drop with SQLSTATE 2BP01",
+fn check(file: &AnalyzedFile) -> Vec<Violation> {
+    // Key constraints added so far in the file, by name (their index carries
+    // it), with the table and the line that added them. One pass over the
+    // file keeps the rule linear in the number of statements.
+    let mut constraints: HashMap<String, (String, usize)> = HashMap::new();
+    let mut violations = Vec::new();
+
+    for (statement, analysis, _) in file.statements() {
+        if analysis.kind == "drop-index" && matches!(statement.node, NodeEnum::DropStmt(_)) {
+            let found = analysis.effects.iter().find_map(|effect| {
+                constraints
+                    .get(&effect.relation.name)
+                    .map(|(table, line)| (&effect.relation, table, *line))
+            });
+            if let Some((index, table, line)) = found {
+                let constraint = &index.name;
+                violations.push(Violation {
+                    message: format!(
+                        "index {} backs constraint {constraint} on {table} (line {line}); the \
+                         server rejects the drop with SQLSTATE 2BP01",
                         super::qualified(index),
-                        statement.line
                     ),
-                    format!("drop the constraint instead: ALTER TABLE {table} DROP CONSTRAINT {constraint}"),
-                    check.analysis.effects.clone(),
-                ));
+                    help: format!(
+                        "drop the constraint instead: ALTER TABLE {table} DROP CONSTRAINT \
+                         {constraint}"
+                    ),
+                    locks: analysis.effects.clone(),
+                    span: Some(statement.span.clone()),
+                });
             }
         }
+        for (table, constraint) in key_constraints(&statement.node) {
+            constraints.insert(constraint, (table, statement.line));
+        }
     }
-    None
+    violations
 }
 
 /// `(table, constraint)` of the UNIQUE and PRIMARY KEY constraints a
