@@ -52,7 +52,7 @@ pub struct RelationName {
     pub name: String,
 }
 
-/// What kind of relation a lock lands on.
+/// The kind of relation a lock is taken on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RelationKind {
@@ -61,7 +61,7 @@ pub enum RelationKind {
     Sequence,
     View,
     MaterializedView,
-    /// Could not be told from the statement alone (e.g. `DROP INDEX` names
+    /// Cannot be determined from the statement alone (e.g. `DROP INDEX` names
     /// the index, and its table is only known from the catalog).
     Unknown,
 }
@@ -214,7 +214,7 @@ impl PgVersion {
 
     /// Parses `15`, `15.4`, `11.0` or a `server_version_num` such as `150004`.
     ///
-    /// A `server_version_num` is told apart by having five or more digits and
+    /// A `server_version_num` is recognized by having five or more digits and
     /// no dot: `150004` is 15.4 and `90624` is 9.6.24. Returns `None` for
     /// anything else.
     pub fn parse(text: &str) -> Option<PgVersion> {

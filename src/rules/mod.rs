@@ -58,7 +58,7 @@ mod vacuum_full;
 mod validate_after_not_valid_in_transaction;
 mod view_with_select_star;
 
-/// How bad a finding is. `Error` findings make `lint` exit with status 1.
+/// The severity of a finding. `Error` findings make `lint` exit with status 1.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -90,7 +90,7 @@ impl Severity {
     }
 }
 
-/// What a rule looks at.
+/// The scope a rule checks: one statement or the whole file.
 #[derive(Clone, Copy)]
 pub enum Checker {
     /// One statement at a time, with its analysis and context.
@@ -114,7 +114,7 @@ pub struct Rule {
     pub check: Checker,
 }
 
-/// What a rule sees of one statement.
+/// The input of a rule for one statement.
 pub struct Check<'a> {
     pub file: &'a AnalyzedFile,
     pub statement: &'a Statement,
