@@ -63,16 +63,17 @@ pub fn build(
     version: PgVersion,
     applied: Option<&BTreeMap<String, String>>,
     to: Option<&str>,
+    facts: rewrite::SchemaFacts,
 ) -> Result<DryRun, RewriteError> {
     let last = match to {
         Some(name) => plan.version_index(name).unwrap_or(plan.versions.len() - 1),
         None => plan.versions.len() - 1,
     };
     let mut phases = Vec::new();
-    // Without a database, what earlier migrations create is all that is
-    // known about partitioned tables and constraint-backed indexes.
-    // TODO: start from the catalog's facts when the dry-run is connected.
-    let mut facts = rewrite::SchemaFacts::default();
+    // `facts` describe the database (empty without one); each pending
+    // migration then adds what it creates for the ones after it. Applied
+    // migrations are already in the catalog.
+    let mut facts = facts;
 
     for phase in &plan.phases {
         if phase.versions.start > last {
@@ -88,11 +89,12 @@ pub fn build(
                     Some(_) => MigrationState::Changed,
                 };
                 let steps = if state == MigrationState::Pending {
-                    rewrite::plan_migration_with(m, version, &facts)?.steps
+                    let steps = rewrite::plan_migration_with(m, version, &facts)?.steps;
+                    facts.learn_sql(&m.sql);
+                    steps
                 } else {
                     Vec::new()
                 };
-                facts.learn_sql(&m.sql);
                 migrations.push(MigrationReport {
                     id: m.id.clone(),
                     name: m.name.clone(),

@@ -79,3 +79,37 @@ async fn partitioned_index_from_earlier_migration() {
         "{indexes:?}"
     );
 }
+
+#[tokio::test]
+async fn connected_dry_run_uses_catalog_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path());
+    let db = common::TestDb::new("dry_facts").await;
+
+    let first = Command::new(common::pgshift_bin())
+        .arg("apply")
+        .arg(&plan)
+        .args(["--to", "1", "--database-url", &db.url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // Version 1, which created the partitioned table, is applied, so only
+    // the catalog can tell the dry-run that events is partitioned.
+    let dry = Command::new(common::pgshift_bin())
+        .args(["apply", "--dry-run"])
+        .arg(&plan)
+        .args(["--database-url", &db.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{text}");
+    assert!(text.contains("(applied, skipped)"), "{text}");
+    assert!(text.contains("ON ONLY events"), "{text}");
+    assert!(text.contains("ATTACH PARTITION"), "{text}");
+}

@@ -199,8 +199,12 @@ async fn dry_run(args: &ApplyArgs, plan: &Plan) -> Result<ExitCode> {
     } else {
         (parse_version(&args.pg_version)?, None, None)
     };
+    let facts = match &client {
+        Some(client) => db::catalog::schema_facts(client).await?,
+        None => pgshift::rewrite::SchemaFacts::default(),
+    };
 
-    let report = report::build(plan, version, applied.as_ref(), args.to.as_deref())
+    let report = report::build(plan, version, applied.as_ref(), args.to.as_deref(), facts)
         .context("cannot plan the migrations")?;
     let mut blue_green = Vec::new();
     for phase in plan_phases_up_to(plan, args.to.as_deref()) {
