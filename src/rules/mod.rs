@@ -324,3 +324,46 @@ pub(crate) mod test_support {
         crate::lint::lint_file(&file, &crate::lint::LintOptions::default())
     }
 }
+
+/// Returns the line of the first concurrent statement that still runs under
+/// the timeout `setting` set by `check`'s statement, or `None` when the
+/// statement sets something else, sets it to 0, or a later `SET` of the same
+/// setting or a reset comes first. `in_effect` reads the setting's state
+/// from a statement's context.
+pub(crate) fn timeout_before_concurrent(
+    check: &Check<'_>,
+    setting: &str,
+    in_effect: fn(&StatementContext) -> bool,
+) -> Option<usize> {
+    let pg_query::NodeEnum::VariableSetStmt(set) = &check.statement.node else {
+        return None;
+    };
+    if set.name != setting {
+        return None;
+    }
+    let file = check.file;
+    let position = check.statement.index;
+    if !in_effect(file.contexts.get(position + 1)?) {
+        return None;
+    }
+    // Indexing keeps each step O(1); skipping on the zipped iterator would
+    // walk every earlier statement again for each SET.
+    for later in position + 1..file.parsed.statements.len() {
+        let statement = &file.parsed.statements[later];
+        // A later SET of the same setting is reported on its own line, so
+        // the search stops there and each statement is visited once.
+        let sets_again = matches!(
+            &statement.node,
+            pg_query::NodeEnum::VariableSetStmt(s) if s.name == setting
+        );
+        if sets_again || !in_effect(&file.contexts[later]) {
+            return None;
+        }
+        if file.analyses[later].transaction == crate::locks::TransactionUse::NotInBlock
+            && statement.text.to_ascii_uppercase().contains("CONCURRENTLY")
+        {
+            return Some(statement.line);
+        }
+    }
+    None
+}

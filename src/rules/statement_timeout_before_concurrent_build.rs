@@ -1,9 +1,6 @@
 //! `statement-timeout-before-concurrent-build`: statement_timeout applies to the whole of a following concurrent build.
 
-use pg_query::NodeEnum;
-
-use super::{Check, Checker, Rule, Severity, Violation};
-use crate::locks::TransactionUse;
+use super::{timeout_before_concurrent, Check, Checker, Rule, Severity, Violation};
 
 pub static RULE: Rule = Rule {
     id: "statement-timeout-before-concurrent-build",
@@ -45,46 +42,17 @@ CREATE INDEX CONCURRENTLY events_account_id_idx ON events (account_id);
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    let NodeEnum::VariableSetStmt(set) = &check.statement.node else {
-        return None;
-    };
-    if set.name != "statement_timeout" {
-        return None;
-    }
-    let position = check.statement.index;
-    let after = check.file.contexts.get(position + 1)?;
-    if !after.statement_timeout_set {
-        return None;
-    }
-    // Indexing keeps each step O(1); skipping on the zipped iterator would
-    // walk every earlier statement again for each SET.
-    for later in position + 1..check.file.parsed.statements.len() {
-        let statement = &check.file.parsed.statements[later];
-        let analysis = &check.file.analyses[later];
-        let context = &check.file.contexts[later];
-        // A later SET of the same setting is reported on its own line, so
-        // the search stops there and each statement is visited once.
-        if matches!(&statement.node, NodeEnum::VariableSetStmt(s) if s.name == set.name) {
-            return None;
-        }
-        if !context.statement_timeout_set {
-            return None;
-        }
-        if analysis.transaction == TransactionUse::NotInBlock
-            && statement.text.to_ascii_uppercase().contains("CONCURRENTLY")
-        {
-            return Some(Violation::new(
-                format!(
-                    "this statement_timeout is still in effect for the concurrent statement on line {}, \
-                     which can exceed it while waiting for older transactions or building",
-                    statement.line
-                ),
-                "set statement_timeout to 0 (or a budget fitting the table size) for the concurrent build",
-                Vec::new(),
-            ));
-        }
-    }
-    None
+    let line = timeout_before_concurrent(check, "statement_timeout", |context| {
+        context.statement_timeout_set
+    })?;
+    Some(Violation::new(
+        format!(
+            "this statement_timeout is still in effect for the concurrent statement on line {line}, \
+             which can exceed it while waiting for older transactions or building"
+        ),
+        "set statement_timeout to 0 (or a budget fitting the table size) for the concurrent build",
+        Vec::new(),
+    ))
 }
 
 #[cfg(test)]
