@@ -178,8 +178,9 @@ pub async fn connect_config(config: &Config) -> Result<(Client, Notices), DbErro
     });
 
     // pgshift's sessions sit idle between steps and while another session
-    // works (the run lock, the monitor); a server-side idle_session_timeout
-    // (PostgreSQL 14+) must not close them, or the run lock is lost.
+    // works (the run lock, the monitor). A server-side idle_session_timeout
+    // (PostgreSQL 14+) must not close them, because the run lock would go
+    // with its session.
     client
         .batch_execute(
             "SELECT set_config('idle_session_timeout', '0', false) \

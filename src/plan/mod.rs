@@ -68,7 +68,7 @@ pub struct Migration {
     pub sql: String,
 }
 
-/// How a phase is carried out.
+/// The way a phase is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {

@@ -31,7 +31,7 @@ mod text;
 
 pub use facts::{Known, SchemaFacts};
 
-/// How the executor runs a step.
+/// The way the executor runs a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum StepKind {

@@ -159,7 +159,7 @@ impl Check<'_> {
 /// A rule's finding on one statement.
 #[derive(Debug, Clone)]
 pub struct Violation {
-    /// What is wrong, e.g. "CREATE INDEX blocks writes to orders while it
+    /// The problem, e.g. "CREATE INDEX blocks writes to orders while it
     /// builds".
     pub message: String,
     /// The fix as an imperative, e.g. "build the index with CREATE INDEX

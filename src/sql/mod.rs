@@ -165,7 +165,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
     })
 }
 
-/// Statements parsed per `pg_query::parse` call. The parser holds the tree
+/// Statements parsed per `pg_query::parse` call. The parser keeps the tree
 /// of its whole input and its serialized copy at once, so parsing a long
 /// file in chunks bounds that peak; 512 statements keep the number of calls
 /// small.
@@ -174,7 +174,7 @@ const CHUNK_STATEMENTS: usize = 512;
 /// Parses `sql` in chunks that end after every `CHUNK_STATEMENTS`-th
 /// separator, and returns the statements with locations in `sql`. When a
 /// chunk fails, the whole text is parsed at once, because the scan's
-/// separators might disagree with the parser; its error is the one
+/// separators might disagree with the parser. That parse's error is the one
 /// reported.
 fn parse_in_chunks(
     sql: &str,
