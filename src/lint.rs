@@ -320,7 +320,7 @@ fn apply_suppressions(file: &AnalyzedFile, diagnostics: &mut [Diagnostic]) {
 }
 
 /// Returns true when a `-- pgshift:` directive's text starts with a
-/// directive pgshift knows, so a misspelt one is reported instead of being
+/// directive pgshift recognizes, so a misspelt one is reported instead of being
 /// ignored.
 pub fn is_known_directive(text: &str) -> bool {
     let kind = text.split_whitespace().next().unwrap_or("");
