@@ -415,6 +415,14 @@ async fn concurrent_applies_one_runs() {
     assert!(stderr.contains("holds the run lock"), "{stderr}");
     assert!(stderr.contains(&format!("pid {lock_pid}")), "{stderr}");
 
+    // A run with --wait-timeout polls, gives up after the timeout and prints
+    // how long it waited.
+    let timed_out = pgshift(&db.url, &["apply", "--wait-timeout", "1s", &plan]);
+    assert_eq!(timed_out.status.code(), Some(2), "{}", describe(&timed_out));
+    let stderr = text(&timed_out.stderr);
+    assert!(stderr.contains("holds the run lock"), "{stderr}");
+    assert!(stderr.contains("(waited "), "{stderr}");
+
     // A third run with --wait polls for the lock. Its polling session is
     // idle between tries, so the first run's build does not wait for it.
     let waiting = spawn_pgshift(&db.url, &["apply", "--wait", &plan]);
@@ -476,4 +484,18 @@ async fn concurrent_applies_one_runs() {
 /// `db`, for the server's `log_line_prefix` of `%m [%p] %q%u@%d `.
 fn log_marker(db: &common::TestDb, severity: &str) -> String {
     format!("@{} {severity}:", db.name)
+}
+
+#[test]
+fn wait_timeout_rejects_bad_values() {
+    for bad in ["0", "soon", "5"] {
+        let output = Command::new(common::pgshift_bin())
+            .args(["apply", "--wait-timeout", bad, &plan_path()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("the pgshift binary runs");
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", describe(&output));
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("--wait-timeout"), "{bad}: {stderr}");
+    }
 }

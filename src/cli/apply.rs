@@ -44,10 +44,10 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
     watch_ctrl_c(interrupt.clone());
     let options = ExecOptions {
         interrupt,
-        lock_wait: if args.wait {
+        lock_wait: if args.wait || args.wait_timeout.is_some() {
             LockWait::Wait {
                 poll: Duration::from_secs(1),
-                timeout: None,
+                timeout: args.wait_timeout,
             }
         } else {
             LockWait::Fail

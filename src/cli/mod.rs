@@ -2,6 +2,7 @@
 //! list of calls into the library.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -145,8 +146,25 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// Like --wait, but give up after this long (e.g. 30s, 5m, 1h30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait_timeout)]
+    pub wait_timeout: Option<Duration>,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+fn parse_wait_timeout(text: &str) -> Result<Duration, String> {
+    let duration = pgshift::plan::parse_duration(text).map_err(|_| {
+        format!(
+            "invalid duration {text:?}: write a number and a unit (ms, s, m or h), \
+             e.g. \"30s\" or \"5m\""
+        )
+    })?;
+    if duration.is_zero() {
+        return Err("must be longer than zero; leave out --wait-timeout to exit at once".into());
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Args)]

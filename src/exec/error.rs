@@ -48,7 +48,7 @@ pub enum ExecError {
 
     #[error(
         "another pgshift run holds the run lock on {target}: {holder}{}\n\
-         hint: wait for that run to finish, or pass a wait timeout to queue behind it",
+         hint: wait for that run to finish, or pass --wait (or --wait-timeout DURATION) to queue behind it",
         waited.map(|w| format!(" (waited {:.1}s)", w.as_secs_f64())).unwrap_or_default()
     )]
     LockHeld {

@@ -19,6 +19,7 @@ pub use bluegreen::{
 };
 
 use discover::NumericId;
+pub use raw::parse_duration;
 use raw::{RawPhase, RawPlan, RawSettings, RawVersion};
 
 /// A loaded and validated plan.

@@ -187,7 +187,7 @@ impl Visitor<'_> for DurationVisitor {
 
 /// Parses `"0"` or one or more `<digits><unit>` terms, unit being `ms`,
 /// `s`, `m` or `h`.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
