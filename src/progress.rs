@@ -137,6 +137,7 @@ fn step_label(step: &Step) -> String {
         StepKind::Transaction => "transaction",
         StepKind::Autocommit => "autocommit",
         StepKind::ConcurrentIndex { .. } => "concurrent index",
+        StepKind::ConcurrentReindex { .. } => "concurrent reindex",
     };
     let first = step
         .statements

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use crate::diagnostics::{hold_name, LockSummary};
 use crate::locks::PgVersion;
 use crate::plan::{Plan, Settings, Strategy};
-use crate::rewrite::{self, RewriteError, Step, StepKind};
+use crate::rewrite::{self, ReindexTarget, RewriteError, Step, StepKind};
 
 /// What a dry-run knows of a migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -241,6 +241,17 @@ fn describe_kind(kind: &StepKind) -> String {
             "outside a transaction, concurrent build of {} (an INVALID leftover is dropped first)",
             crate::rules::qualified(index)
         ),
+        StepKind::ConcurrentReindex { target } => {
+            let (object, name) = match target {
+                ReindexTarget::Index(name) => ("index", name),
+                ReindexTarget::Table(name) => ("table", name),
+            };
+            format!(
+                "outside a transaction, concurrent rebuild of {object} {} (INVALID _ccnew and \
+                 _ccold leftovers of an earlier rebuild are dropped first)",
+                crate::rules::qualified(name)
+            )
+        }
     }
 }
 

@@ -494,7 +494,12 @@ fn wait_timeout_rejects_bad_values() {
             .stdin(Stdio::null())
             .output()
             .expect("the pgshift binary runs");
-        assert_eq!(output.status.code(), Some(2), "{bad}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{bad}: {}",
+            describe(&output)
+        );
         let stderr = text(&output.stderr);
         assert!(stderr.contains("--wait-timeout"), "{bad}: {stderr}");
     }

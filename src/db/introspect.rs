@@ -127,6 +127,50 @@ pub async fn invalid_index(
     })
 }
 
+/// Lists the INVALID indexes that an interrupted or failed
+/// `REINDEX CONCURRENTLY` left on a table. PostgreSQL names the new copy
+/// `<index>_ccnew` and, after the swap, the old index `<index>_ccold` (a
+/// digit is appended on a name clash, and `<index>` is cut short so the
+/// name fits in 63 bytes). With `index` set, only the leftovers of that
+/// index count; otherwise those of every index on `table`.
+pub async fn reindex_leftovers(
+    client: &Client,
+    table_or_index: &RelationName,
+    index: bool,
+) -> Result<Vec<RelationName>, DbError> {
+    let rows = client
+        .query(
+            "WITH target AS ( \
+                 SELECT coalesce(i.indrelid, c.oid) AS tbl, \
+                        CASE WHEN $3 THEN c.relname END AS index_name \
+                 FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid \
+                 WHERE c.oid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) \
+                       ELSE quote_ident($1) || '.' || quote_ident($2) END)), \
+             leftover AS ( \
+                 SELECT n.nspname, c.relname, t.index_name, \
+                        regexp_replace(c.relname, '_cc(new|old)[0-9]*$', '') AS stem \
+                 FROM target t \
+                 JOIN pg_index i ON i.indrelid = t.tbl AND NOT i.indisvalid \
+                 JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname ~ '_cc(new|old)[0-9]*$') \
+             SELECT nspname, relname FROM leftover \
+             WHERE index_name IS NULL OR stem = index_name \
+                OR (octet_length(relname) >= 61 AND left(index_name, length(stem)) = stem) \
+             ORDER BY relname",
+            &[&table_or_index.schema, &table_or_index.name, &index],
+        )
+        .await
+        .map_err(query_error("look up REINDEX CONCURRENTLY leftovers"))?;
+    Ok(rows
+        .iter()
+        .map(|row| RelationName {
+            schema: Some(row.get(0)),
+            name: row.get(1),
+        })
+        .collect())
+}
+
 /// Lists the sessions that block `pid`, with what they are doing.
 /// `pg_blocking_pids` lists `virtualxid` waits too; the join on `pg_locks`
 /// marks those as `snapshot` waits (a concurrent index build waiting for an

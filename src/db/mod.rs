@@ -9,9 +9,9 @@ pub mod catalog;
 mod introspect;
 
 pub use introspect::{
-    blocking_pids, command_progress, create_index_progress, invalid_index, server_version,
-    snapshot_holders, still_running, table_sizes, BlockingPid, CommandProgress, IndexProgress,
-    IndexState, TableSize,
+    blocking_pids, command_progress, create_index_progress, invalid_index, reindex_leftovers,
+    server_version, snapshot_holders, still_running, table_sizes, BlockingPid, CommandProgress,
+    IndexProgress, IndexState, TableSize,
 };
 
 use std::fmt;

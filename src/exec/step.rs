@@ -21,6 +21,8 @@ use crate::plan::{Migration, Settings};
 use crate::rewrite::{Step, StepKind, StepStatement};
 use crate::state::{self, NewApplied, StepKey, StepStatus};
 
+mod reindex;
+
 /// How often the monitor session samples progress and blockers.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -146,7 +148,9 @@ impl StepContext<'_> {
         // row inside its own transaction instead.
         let journal_id = match step.kind {
             StepKind::Transaction => None,
-            StepKind::Autocommit | StepKind::ConcurrentIndex { .. } => {
+            StepKind::Autocommit
+            | StepKind::ConcurrentIndex { .. }
+            | StepKind::ConcurrentReindex { .. } => {
                 Some(state::journal_insert(self.client, key, StepStatus::Started, 1).await?)
             }
         };
@@ -160,6 +164,9 @@ impl StepContext<'_> {
                 StepKind::Autocommit => self.try_autocommit(step).await,
                 StepKind::ConcurrentIndex { index, .. } => {
                     self.try_concurrent(step, index, concurrent_budget).await
+                }
+                StepKind::ConcurrentReindex { target } => {
+                    self.try_reindex(step, target, concurrent_budget).await
                 }
             };
             let (error, line, blockers) = match result {
@@ -183,7 +190,7 @@ impl StepContext<'_> {
                 Err(Failure::Interrupted { line }) => {
                     let cleanup = match &step.kind {
                         StepKind::Transaction => "its transaction was rolled back",
-                        StepKind::ConcurrentIndex { .. } => {
+                        StepKind::ConcurrentIndex { .. } | StepKind::ConcurrentReindex { .. } => {
                             "the statement was cancelled and no INVALID index is left"
                         }
                         StepKind::Autocommit => "the statement was cancelled",
@@ -786,7 +793,7 @@ fn session_ended(code: &SqlState) -> bool {
 
 fn is_concurrent(step: &Step) -> bool {
     match step.kind {
-        StepKind::ConcurrentIndex { .. } => true,
+        StepKind::ConcurrentIndex { .. } | StepKind::ConcurrentReindex { .. } => true,
         StepKind::Transaction | StepKind::Autocommit => false,
     }
 }

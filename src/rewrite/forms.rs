@@ -367,9 +367,13 @@ fn reindex_concurrently(
         &[Token::Index, Token::Table],
         " CONCURRENTLY",
     )?;
+    let kind = match super::reindex_target(reindex) {
+        Some(target) => StepKind::ConcurrentReindex { target },
+        None => StepKind::Autocommit,
+    };
     Some(vec![Piece {
         sql,
-        place: Place::Alone(StepKind::Autocommit),
+        place: Place::Alone(kind),
     }])
 }
 

@@ -52,6 +52,19 @@ pub enum StepKind {
         /// The table the index is built on.
         table: RelationName,
     },
+    /// A `REINDEX ... CONCURRENTLY`. Before it runs (and before each retry),
+    /// and after it fails, the executor drops the INVALID `_ccnew` and
+    /// `_ccold` indexes that an interrupted rebuild of the same target left.
+    ConcurrentReindex { target: ReindexTarget },
+}
+
+/// The object a `REINDEX CONCURRENTLY` step rebuilds: one index, or every
+/// index of a table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "object", content = "name", rename_all = "kebab-case")]
+pub enum ReindexTarget {
+    Index(RelationName),
+    Table(RelationName),
 }
 
 /// One unit of execution.
@@ -381,7 +394,34 @@ fn kind_of(stmt: &Statement) -> StepKind {
                 None => StepKind::Autocommit,
             }
         }
+        NodeEnum::ReindexStmt(reindex) => reindex_kind(reindex),
         _ => StepKind::Autocommit,
+    }
+}
+
+fn reindex_kind(reindex: &pg_query::protobuf::ReindexStmt) -> StepKind {
+    let concurrent = reindex
+        .params
+        .iter()
+        .any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"));
+    match reindex_target(reindex) {
+        Some(target) if concurrent => StepKind::ConcurrentReindex { target },
+        _ => StepKind::Autocommit,
+    }
+}
+
+/// Returns the index or table a `REINDEX` rebuilds; `None` for
+/// `REINDEX SCHEMA`, `DATABASE` and `SYSTEM`.
+fn reindex_target(reindex: &pg_query::protobuf::ReindexStmt) -> Option<ReindexTarget> {
+    use pg_query::protobuf::ReindexObjectType;
+
+    let name = facts::relation_name(reindex.relation.as_ref()?);
+    if reindex.kind == ReindexObjectType::ReindexObjectIndex as i32 {
+        Some(ReindexTarget::Index(name))
+    } else if reindex.kind == ReindexObjectType::ReindexObjectTable as i32 {
+        Some(ReindexTarget::Table(name))
+    } else {
+        None
     }
 }
 
