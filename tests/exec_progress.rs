@@ -2,10 +2,10 @@
 //! lines from `pg_stat_progress_vacuum` and `pg_stat_progress_cluster` when
 //! its output is not a terminal.
 //!
-//! Each command must last several of the monitor's 200 ms samples: cost-based
-//! vacuum delay (set in the migration itself) stretches `VACUUM`, and an index
-//! on a function that sleeps 1 ms per row stretches the index rebuilds of
-//! `VACUUM FULL` and `CLUSTER`, which ignore the cost delay.
+//! Each command must last several of the monitor's 200 ms samples. Cost-based
+//! vacuum delay (set in the migration itself) stretches `VACUUM`. `VACUUM
+//! FULL` and `CLUSTER` ignore the cost delay, so an index on a function that
+//! sleeps 1 ms per row stretches their index rebuilds instead.
 
 mod common;
 
@@ -62,17 +62,17 @@ async fn vacuum_and_cluster_progress_shown() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
 
-    let shown = format!("{stdout}{stderr}");
+    let output_text = format!("{stdout}{stderr}");
     assert!(
-        shown.contains("VACUUM scanning heap"),
-        "no VACUUM phase line:\n{shown}"
+        output_text.contains("VACUUM scanning heap"),
+        "no VACUUM phase line:\n{output_text}"
     );
     assert!(
-        shown.contains("VACUUM FULL rebuilding index"),
-        "no VACUUM FULL phase line:\n{shown}"
+        output_text.contains("VACUUM FULL rebuilding index"),
+        "no VACUUM FULL phase line:\n{output_text}"
     );
     assert!(
-        shown.contains("CLUSTER rebuilding index"),
-        "no CLUSTER phase line:\n{shown}"
+        output_text.contains("CLUSTER rebuilding index"),
+        "no CLUSTER phase line:\n{output_text}"
     );
 }
