@@ -104,8 +104,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             };
             Some(PgVersion::parse(&text).ok_or_else(|| {
                 invalid(format!(
-                    "key `pg_version`: `{text}` is not a PostgreSQL version; write it as \"15\" \
-                     or \"14.3\""
+                    "key `pg_version`: `{text}` is not a PostgreSQL version of 9.0 or newer; \
+                     write it as \"15\" or \"14.3\""
                 ))
             })?)
         }

@@ -85,7 +85,9 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
 /// Parses a `--pg-version` value.
 pub fn parse_version(text: &str) -> Result<PgVersion> {
     PgVersion::parse(text).ok_or_else(|| {
-        anyhow!("invalid PostgreSQL version `{text}`: expected a number such as 15 or 14.3")
+        anyhow!(
+            "invalid PostgreSQL version `{text}`: expected 9.0 or newer, written like 15 or 14.3"
+        )
     })
 }
 

@@ -216,8 +216,13 @@ impl PgVersion {
     ///
     /// A `server_version_num` is recognized by having five or more digits and
     /// no dot: `150004` is 15.4 and `90624` is 9.6.24. Returns `None` for
-    /// anything else.
+    /// anything else, and for versions before 9.0, whose locking the
+    /// verdicts do not model.
     pub fn parse(text: &str) -> Option<PgVersion> {
+        Self::parse_any(text).filter(|version| version.major >= 9)
+    }
+
+    fn parse_any(text: &str) -> Option<PgVersion> {
         let text = text.trim();
         if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
             return None;

@@ -168,6 +168,9 @@ fn version_parse_forms() {
     assert_eq!(PgVersion::parse("150004"), Some(PgVersion::new(15, 4)));
     assert_eq!(PgVersion::parse("90624"), Some(PgVersion::new(9, 24)));
     assert_eq!(PgVersion::parse("9.6"), Some(PgVersion::new(9, 6)));
+    assert_eq!(PgVersion::parse("0"), None);
+    assert_eq!(PgVersion::parse("8.4"), None);
+    assert_eq!(PgVersion::parse("80400"), None);
     assert_eq!(PgVersion::parse(" 16.1 "), Some(PgVersion::new(16, 1)));
 }
 
