@@ -463,6 +463,17 @@ fn zero_duration_means_none() {
 
     assert_eq!(plan.phases[0].settings.lock_timeout, Duration::ZERO);
     assert_eq!(plan.phases[0].settings.statement_timeout, Duration::ZERO);
+    let warnings = plan.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("lock_timeout to 0"), "{}", warnings[0]);
+    assert!(warnings[0].contains("plan.yaml"), "{}", warnings[0]);
+}
+
+#[test]
+fn example_plan_has_no_warnings() {
+    let plan = Plan::load(&common::repo_path(EXAMPLE)).unwrap();
+
+    assert_eq!(plan.warnings(), Vec::<String>::new());
 }
 
 #[test]

@@ -26,6 +26,9 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// Runs `apply`; with `--dry-run` only prints what would run.
 pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
     let plan = Plan::load(&args.plan)?;
+    for warning in plan.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(to) = &args.to {
         if plan.version_index(to).is_none() {
             anyhow::bail!(

@@ -196,6 +196,25 @@ impl Plan {
         })
     }
 
+    /// Lists settings that load but remove a safety. A phase with
+    /// `lock_timeout: 0` lets a strong lock wait without limit, and every
+    /// later query on the table queues behind it.
+    pub fn warnings(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .filter(|phase| phase.settings.lock_timeout.is_zero())
+            .map(|phase| {
+                format!(
+                    "{}: phase {} sets lock_timeout to 0, so its strong locks wait without \
+                     limit and every later query on their tables queues behind them; set \
+                     lock_timeout to a few seconds and let retries handle busy tables",
+                    self.path.display(),
+                    phase.name
+                )
+            })
+            .collect()
+    }
+
     /// Returns the index of the version named `name`.
     pub fn version_index(&self, name: &str) -> Option<usize> {
         self.versions.iter().position(|v| v.name == name)
