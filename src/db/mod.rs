@@ -2,11 +2,13 @@
 //!
 //! The connection target comes from `--database-url`, else `DATABASE_URL`,
 //! else the libpq `PG*` environment variables, which tokio-postgres does not
-//! read by itself. Passwords never leave this module: everything shown to a
-//! user goes through [`ConnInfo::redacted`].
+//! read by itself. A password missing from all of them comes from the libpq
+//! password file, as in libpq. Passwords never leave this module, because
+//! everything shown to a user goes through [`ConnInfo::redacted`].
 
 pub mod catalog;
 mod introspect;
+mod pgpass;
 
 pub use introspect::{
     blocking_pids, command_progress, create_index_progress, invalid_index, reindex_leftovers,
@@ -214,6 +216,9 @@ pub fn resolve_config(url: Option<&str>) -> Result<Config, DbError> {
         // NOTE: libpq defaults to a Unix socket whose folder depends on the
         // build; pgshift defaults to TCP on localhost instead.
         config.host("localhost");
+    }
+    if let Some(path) = pgpass::default_path(|name| std::env::var(name).ok()) {
+        pgpass::fill_password(&mut config, &path);
     }
     Ok(config)
 }
