@@ -90,3 +90,47 @@ fn rules_lists_every_rule() {
         assert!(text.contains(rule.id), "{} missing", rule.id);
     }
 }
+
+/// Returns the SQL of the first fenced `sql` block of a rule's docs.
+fn example_sql(docs: &str) -> &str {
+    let start = docs.find("```sql\n").expect("docs have an sql example") + "```sql\n".len();
+    let end = docs[start..]
+        .find("```")
+        .expect("the sql example is closed")
+        + start;
+    &docs[start..end]
+}
+
+#[test]
+fn finding_texts_are_single_spaced() {
+    use pgshift::analysis::{AnalyzeOptions, AnalyzedFile};
+    use pgshift::lint::{lint_file, LintOptions};
+    use pgshift::locks::PgVersion;
+
+    let mut bad = Vec::new();
+    let mut findings = 0;
+    for rule in pgshift::rules::RULES {
+        let sql = example_sql(rule.docs);
+        let options = AnalyzeOptions::new(PgVersion::new(15, 0));
+        let Ok(file) = AnalyzedFile::with_options(
+            std::path::Path::new("example.sql"),
+            sql.to_string(),
+            &options,
+        ) else {
+            continue;
+        };
+        for found in lint_file(&file, &LintOptions::default()) {
+            findings += 1;
+            for text in [&found.message, &found.help] {
+                if text.contains("  ") || text.contains('\n') {
+                    bad.push(format!("{}: {text:?}", found.rule));
+                }
+            }
+        }
+    }
+    assert!(
+        findings > pgshift::rules::RULES.len(),
+        "{findings} findings"
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -1,4 +1,4 @@
-//! `add-column-with-rewrite`: aDD COLUMN that rewrites the table: volatile default, serial, identity or stored generated column.
+//! `add-column-with-rewrite`: ADD COLUMN that rewrites the table: volatile default, serial, identity or stored generated column.
 
 use super::versions::Feature;
 use super::{Check, Checker, Rule, Severity, Violation};

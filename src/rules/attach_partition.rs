@@ -1,4 +1,4 @@
-//! `attach-partition`: aTTACH PARTITION scans the new partition under ACCESS EXCLUSIVE.
+//! `attach-partition`: ATTACH PARTITION scans the new partition under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 use crate::locks::Hold;

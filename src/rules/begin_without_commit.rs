@@ -1,4 +1,4 @@
-//! `begin-without-commit`: bEGIN without a matching COMMIT or ROLLBACK before the end of the file.
+//! `begin-without-commit`: BEGIN without a matching COMMIT or ROLLBACK before the end of the file.
 
 use super::{Checker, Rule, Severity, Violation};
 use crate::analysis::AnalyzedFile;

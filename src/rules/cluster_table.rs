@@ -1,4 +1,4 @@
-//! `cluster-table`: cLUSTER rewrites the table in index order under ACCESS EXCLUSIVE.
+//! `cluster-table`: CLUSTER rewrites the table in index order under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

@@ -1,4 +1,4 @@
-//! `column-type-change-rewrites`: aLTER COLUMN ... TYPE that rewrites the table under ACCESS EXCLUSIVE.
+//! `column-type-change-rewrites`: ALTER COLUMN ... TYPE that rewrites the table under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 use crate::locks::Hold;

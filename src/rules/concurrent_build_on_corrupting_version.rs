@@ -1,4 +1,4 @@
-//! `concurrent-build-on-corrupting-version`: cREATE INDEX or REINDEX CONCURRENTLY on PostgreSQL 14.0 to 14.3 can corrupt the index.
+//! `concurrent-build-on-corrupting-version`: CREATE INDEX or REINDEX CONCURRENTLY on PostgreSQL 14.0 to 14.3 can corrupt the index.
 
 use pg_query::NodeEnum;
 

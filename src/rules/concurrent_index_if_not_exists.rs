@@ -1,4 +1,4 @@
-//! `concurrent-index-if-not-exists`: cREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID leftover instead of rebuilding it.
+//! `concurrent-index-if-not-exists`: CREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID leftover instead of rebuilding it.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 use pg_query::NodeEnum;

@@ -1,4 +1,4 @@
-//! `copy-from-stdin`: cOPY ... FROM stdin with inline data that only psql can send.
+//! `copy-from-stdin`: COPY ... FROM stdin with inline data that only psql can send.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

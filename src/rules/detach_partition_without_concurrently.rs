@@ -1,4 +1,4 @@
-//! `detach-partition-without-concurrently`: dETACH PARTITION without CONCURRENTLY blocks every query of the partitioned table.
+//! `detach-partition-without-concurrently`: DETACH PARTITION without CONCURRENTLY blocks every query of the partitioned table.
 
 use super::versions::Feature;
 use super::{Check, Checker, Rule, Severity, Violation};

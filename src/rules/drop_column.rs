@@ -1,4 +1,4 @@
-//! `drop-column`: aLTER TABLE ... DROP COLUMN breaks application code that still uses the old name.
+//! `drop-column`: ALTER TABLE ... DROP COLUMN breaks application code that still uses the old name.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 
@@ -54,10 +54,10 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     }
     Some(Violation::new(
         format!(
-            "dropping a column breaks application code that still names it: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are              replaced (lock: {})",
+            "dropping a column breaks application code that still names it: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are replaced (lock: {})",
             super::describe_locks(&locks)
         ),
-        "remove the old name in a later release, after no running code uses it          (expand and contract)",
+        "remove the old name in a later release, after no running code uses it (expand and contract)",
         locks,
     ))
 }

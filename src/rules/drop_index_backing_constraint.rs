@@ -1,4 +1,4 @@
-//! `drop-index-backing-constraint`: dROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails.
+//! `drop-index-backing-constraint`: DROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! `drop-table`: dROP TABLE breaks application code that still uses the old name.
+//! `drop-table`: DROP TABLE breaks application code that still uses the old name.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 
@@ -54,10 +54,10 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     }
     Some(Violation::new(
         format!(
-            "dropping a table breaks application code that still uses it: running instances fail with SQLSTATE 42P01 (relation does not exist) until all of them are              replaced (lock: {})",
+            "dropping a table breaks application code that still uses it: running instances fail with SQLSTATE 42P01 (relation does not exist) until all of them are replaced (lock: {})",
             super::describe_locks(&locks)
         ),
-        "remove the old name in a later release, after no running code uses it          (expand and contract)",
+        "remove the old name in a later release, after no running code uses it (expand and contract)",
         locks,
     ))
 }

@@ -1,4 +1,4 @@
-//! `key-constraint-without-using-index`: uNIQUE or PRIMARY KEY added without USING INDEX builds its index under ACCESS EXCLUSIVE.
+//! `key-constraint-without-using-index`: UNIQUE or PRIMARY KEY added without USING INDEX builds its index under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

@@ -1,4 +1,4 @@
-//! `lock-table`: lOCK TABLE in a mode that blocks writes holds the lock until the transaction ends.
+//! `lock-table`: LOCK TABLE in a mode that blocks writes holds the lock until the transaction ends.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

@@ -1,4 +1,4 @@
-//! `not-null-column-without-default`: aDD COLUMN ... NOT NULL without a default fails on any table with rows.
+//! `not-null-column-without-default`: ADD COLUMN ... NOT NULL without a default fails on any table with rows.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 use pg_query::protobuf::{AlterTableType, ColumnDef, ConstrType};

@@ -1,4 +1,4 @@
-//! `refresh-materialized-view-without-concurrently`: rEFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view.
+//! `refresh-materialized-view-without-concurrently`: REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads of the view.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 use pg_query::NodeEnum;

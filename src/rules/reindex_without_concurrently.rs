@@ -1,4 +1,4 @@
-//! `reindex-without-concurrently`: rEINDEX without CONCURRENTLY blocks writes to the table and reads through the index.
+//! `reindex-without-concurrently`: REINDEX without CONCURRENTLY blocks writes to the table and reads through the index.
 
 use pg_query::NodeEnum;
 

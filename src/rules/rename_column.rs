@@ -1,4 +1,4 @@
-//! `rename-column`: aLTER TABLE ... RENAME COLUMN breaks application code that still uses the old name.
+//! `rename-column`: ALTER TABLE ... RENAME COLUMN breaks application code that still uses the old name.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 
@@ -53,10 +53,10 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     }
     Some(Violation::new(
         format!(
-            "renaming a column breaks running code that uses the old name: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are              replaced (lock: {})",
+            "renaming a column breaks running code that uses the old name: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are replaced (lock: {})",
             super::describe_locks(&locks)
         ),
-        "remove the old name in a later release, after no running code uses it          (expand and contract)",
+        "remove the old name in a later release, after no running code uses it (expand and contract)",
         locks,
     ))
 }

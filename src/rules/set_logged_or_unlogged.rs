@@ -1,4 +1,4 @@
-//! `set-logged-or-unlogged`: sET LOGGED or SET UNLOGGED rewrites the table under ACCESS EXCLUSIVE.
+//! `set-logged-or-unlogged`: SET LOGGED or SET UNLOGGED rewrites the table under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

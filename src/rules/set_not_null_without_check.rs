@@ -1,4 +1,4 @@
-//! `set-not-null-without-check`: sET NOT NULL scans the table under ACCESS EXCLUSIVE unless a validated CHECK proves it.
+//! `set-not-null-without-check`: SET NOT NULL scans the table under ACCESS EXCLUSIVE unless a validated CHECK proves it.
 
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;

@@ -1,4 +1,4 @@
-//! `truncate-table`: tRUNCATE takes ACCESS EXCLUSIVE and removes every row at once.
+//! `truncate-table`: TRUNCATE takes ACCESS EXCLUSIVE and removes every row at once.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

@@ -1,4 +1,4 @@
-//! `update-or-delete-without-where`: uPDATE or DELETE without WHERE locks every row of the table until commit.
+//! `update-or-delete-without-where`: UPDATE or DELETE without WHERE locks every row of the table until commit.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

@@ -1,4 +1,4 @@
-//! `vacuum-full`: vACUUM FULL rewrites the table under ACCESS EXCLUSIVE.
+//! `vacuum-full`: VACUUM FULL rewrites the table under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 

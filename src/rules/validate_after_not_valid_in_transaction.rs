@@ -1,4 +1,4 @@
-//! `validate-after-not-valid-in-transaction`: vALIDATE CONSTRAINT in the transaction that added the constraint NOT VALID keeps the strong lock during the scan.
+//! `validate-after-not-valid-in-transaction`: VALIDATE CONSTRAINT in the transaction that added the constraint NOT VALID keeps the strong lock during the scan.
 
 use super::{Check, Checker, Rule, Severity, Violation};
 
