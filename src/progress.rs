@@ -13,6 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
 use crate::exec::{ApplyReport, LockHolder, Reporter, RetryEvent, SkipReason};
+use crate::locks::Hold;
 use crate::plan::Migration;
 use crate::rewrite::{Step, StepKind};
 
@@ -144,7 +145,37 @@ fn step_label(step: &Step) -> String {
         .first()
         .map(|s| s.sql.lines().next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    format!("step {} ({kind}): {first}", step.index + 1)
+    match hold_label(step) {
+        Some(hold) => format!("step {} ({kind}, {hold}): {first}", step.index + 1),
+        None => format!("step {} ({kind}): {first}", step.index + 1),
+    }
+}
+
+/// Describes how long the step holds locks that block writes: "instant"
+/// when every statement that locks anything takes only such locks and holds
+/// them for a catalog change, else the longest hold. Returns `None` when the
+/// step takes no such lock, or holds a brief one while other statements of
+/// its transaction run.
+fn hold_label(step: &Step) -> Option<&'static str> {
+    let locking: Vec<_> = step
+        .statements
+        .iter()
+        .filter(|s| !s.locks.is_empty())
+        .collect();
+    let strong = locking
+        .iter()
+        .flat_map(|s| s.locks.iter())
+        .filter(|l| l.mode.blocks_writes());
+    let longest = strong.map(|l| l.hold).max()?;
+    let every_lock_strong = locking
+        .iter()
+        .all(|s| s.locks.iter().all(|l| l.mode.blocks_writes()));
+    match longest {
+        Hold::Brief if every_lock_strong => Some("instant: catalog change only"),
+        Hold::Brief => None,
+        Hold::Scan => Some("scans the table under lock"),
+        Hold::Rewrite => Some("rewrites the table under lock"),
+    }
 }
 
 /// Formats blockers as `pid 42 (idle in transaction for 3.0s, lock): LOCK t`.
@@ -340,5 +371,63 @@ impl Reporter for CliReporter {
             report.applied.len(),
             report.already_applied
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locks::PgVersion;
+    use crate::rewrite::plan_migration;
+
+    fn labels(sql: &str) -> Vec<String> {
+        let migration = Migration {
+            id: "1".to_string(),
+            name: "m".to_string(),
+            path: "V1__m.sql".into(),
+            autocommit: false,
+            checksum: String::new(),
+            sql: sql.to_string(),
+        };
+        plan_migration(&migration, PgVersion::new(15, 0))
+            .unwrap()
+            .iter()
+            .map(step_label)
+            .collect()
+    }
+
+    #[test]
+    fn catalog_change_labeled_instant() {
+        let labels = labels(
+            "ALTER TABLE tokens ADD COLUMN last_used_at timestamptz;\n\
+             ALTER TABLE tokens DROP COLUMN legacy_secret;\n",
+        );
+        assert_eq!(
+            labels,
+            vec![
+                "step 1 (transaction, instant: catalog change only): \
+                 ALTER TABLE tokens ADD COLUMN last_used_at timestamptz"
+            ]
+        );
+    }
+
+    #[test]
+    fn rewrite_and_scan_labeled() {
+        let rewrite = labels("ALTER TABLE t ALTER COLUMN n TYPE bigint;\n");
+        assert!(
+            rewrite[0].contains("rewrites the table under lock"),
+            "{rewrite:?}"
+        );
+        let scan = labels("ALTER TABLE p ATTACH PARTITION c FOR VALUES FROM (1) TO (10);\n");
+        assert!(scan[0].contains("scans the table under lock"), "{scan:?}");
+    }
+
+    #[test]
+    fn lock_held_over_dml_not_instant() {
+        let labels = labels(
+            "ALTER TABLE t ADD COLUMN c int;\n\
+             UPDATE t SET c = 1;\n",
+        );
+        assert!(!labels[0].contains("instant"), "{labels:?}");
     }
 }

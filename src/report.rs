@@ -220,9 +220,56 @@ fn write_migration(m: &MigrationReport, out: &mut dyn Write) -> io::Result<()> {
                     blocked_suffix(&summary)
                 )?;
             }
+            if let Some(change) = contract_change(&statement.sql) {
+                writeln!(
+                    out,
+                    "       contract: {change} that clients of the previous release may still \
+                     use; run it only after every client runs the new release"
+                )?;
+            }
         }
     }
     Ok(())
+}
+
+/// Names the removal or rename a statement makes, for statements that
+/// belong in the contract phase of an expand and contract change: running
+/// code of the previous release fails on them (SQLSTATE 42703 or 42P01).
+fn contract_change(sql: &str) -> Option<&'static str> {
+    use pg_query::protobuf::{AlterTableType, ObjectType};
+    use pg_query::NodeEnum;
+
+    let parsed = pg_query::parse(sql).ok()?;
+    let node = parsed
+        .protobuf
+        .stmts
+        .first()?
+        .stmt
+        .as_ref()?
+        .node
+        .as_ref()?;
+    match node {
+        NodeEnum::AlterTableStmt(alter) => {
+            let drops_column = alter.cmds.iter().any(|cmd| {
+                matches!(&cmd.node, Some(NodeEnum::AlterTableCmd(cmd))
+                    if cmd.subtype == AlterTableType::AtDropColumn as i32)
+            });
+            drops_column.then_some("drops a column")
+        }
+        NodeEnum::DropStmt(drop) if drop.remove_type == ObjectType::ObjectTable as i32 => {
+            Some("drops a table")
+        }
+        NodeEnum::DropStmt(drop) if drop.remove_type == ObjectType::ObjectView as i32 => {
+            Some("drops a view")
+        }
+        NodeEnum::RenameStmt(rename) if rename.rename_type == ObjectType::ObjectColumn as i32 => {
+            Some("renames a column")
+        }
+        NodeEnum::RenameStmt(rename) if rename.rename_type == ObjectType::ObjectTable as i32 => {
+            Some("renames a table")
+        }
+        _ => None,
+    }
 }
 
 fn blocked_suffix(lock: &LockSummary) -> &'static str {

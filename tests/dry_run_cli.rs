@@ -51,3 +51,66 @@ fn in_place_plan_has_no_blue_green_section() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(json["blue_green"].as_array().unwrap().is_empty());
 }
+
+/// Writes a two-version plan whose versions are the select-star case's
+/// schema and input.
+fn select_star_plan(dir: &std::path::Path) -> std::path::PathBuf {
+    let case = common::repo_path("tests/cases/select-star-column-change");
+    std::fs::create_dir_all(dir.join("v1")).unwrap();
+    std::fs::create_dir_all(dir.join("v2")).unwrap();
+    std::fs::copy(case.join("schema.sql"), dir.join("v1/V1__schema.sql")).unwrap();
+    std::fs::copy(case.join("input.sql"), dir.join("v2/V2__columns.sql")).unwrap();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "name: columns\nversions:\n  - version: \"1\"\n    path: v1\n  - version: \"2\"\n    path: v2\n\
+         phases:\n  - name: all\n    to: \"2\"\n    strategy: in-place\n",
+    )
+    .unwrap();
+    plan
+}
+
+#[test]
+fn drop_column_labeled_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = select_star_plan(dir.path());
+    let (ok, text) = dry_run(&[plan.to_str().unwrap()]);
+    assert!(ok, "{text}");
+
+    let contract: Vec<&str> = text.lines().filter(|l| l.contains("contract:")).collect();
+    assert_eq!(contract.len(), 1, "{text}");
+    assert!(contract[0].contains("drops a column"), "{text}");
+    let drop_at = text.find("DROP COLUMN legacy_secret").unwrap();
+    let contract_at = text.find("contract:").unwrap();
+    assert!(
+        contract_at > drop_at,
+        "the label follows the DROP COLUMN:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn add_column_progress_says_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = select_star_plan(dir.path());
+    let db = common::TestDb::new("dry_run_instant").await;
+    let output = Command::new(common::pgshift_bin())
+        .arg("apply")
+        .arg(&plan)
+        .args(["--database-url", &db.url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+
+    // Progress lines go to stderr.
+    let running = stderr
+        .lines()
+        .find(|l| l.contains("Running") && l.contains("ADD COLUMN last_used_at"))
+        .unwrap_or_else(|| panic!("no running line for the ADD COLUMN:\n{stderr}"));
+    assert!(
+        running.contains("instant: catalog change only"),
+        "{running}"
+    );
+}

@@ -16,7 +16,8 @@
 //! for any statement that takes a lock blocking writes without a
 //! lock_timeout in effect. The table says for each such line whether the
 //! advisory is expected, and the test checks that it is reported exactly
-//! there.
+//! there. Lines of both kinds may also carry the `result-type-change`
+//! compatibility note, which is information rather than a flag.
 
 mod common;
 
@@ -29,6 +30,11 @@ use pgshift::locks::PgVersion;
 use pgshift::rules::Severity;
 
 const ADVISORY: &str = "strong-lock-without-lock-timeout";
+
+/// The compatibility note on statements that change a table's row type.
+/// It is information for application owners, not a flag, so NO-FLAG lines
+/// may carry it. The select-star case, which expects it, has its own test.
+const COMPAT_NOTE: &str = "result-type-change";
 
 /// What pgshift must report on one line of a case.
 #[derive(Debug, Clone, Copy)]
@@ -261,6 +267,7 @@ fn on_line(found: &[Diagnostic], line: usize) -> Vec<(String, Severity)> {
     found
         .iter()
         .filter(|d| d.line == line && d.suppressed.is_none())
+        .filter(|d| !(d.rule == COMPAT_NOTE && d.severity == Severity::Info))
         .map(|d| (d.rule.clone(), d.severity))
         .collect()
 }
@@ -519,4 +526,26 @@ fn lone_concurrent_build_not_flagged() {
     for no_wrap in [true, false] {
         assert!(lint_text(text, PgVersion::new(15, 0), no_wrap).is_empty());
     }
+}
+
+#[test]
+fn column_change_gets_compat_note() {
+    let found = lint_text(
+        &case_text("select-star-column-change"),
+        PgVersion::new(15, 0),
+        true,
+    );
+    let notes: Vec<(usize, Severity)> = found
+        .iter()
+        .filter(|d| d.rule == COMPAT_NOTE)
+        .map(|d| (d.line, d.severity))
+        .collect();
+    assert_eq!(notes, vec![(1, Severity::Info)]);
+    let note = found.iter().find(|d| d.rule == COMPAT_NOTE).unwrap();
+    assert!(
+        note.message
+            .contains("cached plan must not change result type"),
+        "{}",
+        note.message
+    );
 }

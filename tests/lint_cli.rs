@@ -203,7 +203,7 @@ fn config_file_found_in_parent_and_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     let config = "pg_version = \"10\"\nlock_timeout = \"2s\"\nexclude = [\"**/legacy/**\"]\n\
                   [rules]\nindex-build-without-concurrently = \"warning\"\n\
-                  add-column-with-rewrite = \"off\"\n";
+                  add-column-with-rewrite = \"off\"\nresult-type-change = \"off\"\n";
     write(dir.path(), "pgshift.toml", config);
     write(
         dir.path(),
@@ -262,7 +262,17 @@ fn lock_timeout_flag_counts_as_set() {
         dir.path(),
         &["--format", "json", "--lock-timeout", "2s", "m.sql"],
     ));
-    assert_eq!(with["diagnostics"].as_array().unwrap().len(), 0);
+    let rules: Vec<&str> = with["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        vec!["result-type-change"],
+        "only the info note is left"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,7 @@ mod refresh_materialized_view_without_concurrently;
 mod reindex_without_concurrently;
 mod rename_column;
 mod rename_table;
+mod result_type_change;
 mod second_strong_lock_in_transaction;
 mod set_logged_or_unlogged;
 mod set_not_null_without_check;
@@ -227,6 +228,7 @@ pub static RULES: &[&Rule] = &[
     &transactional_statement_in_no_transaction_file::RULE,
     &identifier_over_63_bytes::RULE,
     &view_with_select_star::RULE,
+    &result_type_change::RULE,
     &opaque_statement::RULE,
 ];
 
