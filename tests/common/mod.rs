@@ -2,9 +2,12 @@
 //!
 //! The server comes from `PGSHIFT_TEST_URL` (a libpq key=value string or URL
 //! pointing at a database the tests may use to create others), else from
-//! `host=127.0.0.1 port=5432 user=postgres`. When neither answers, the
-//! harness starts a throwaway cluster with `initdb` and `pg_ctl` under
-//! `target/pgshift-test-cluster` and leaves it running for later tests.
+//! `host=127.0.0.1 port=5432 user=postgres`. When neither answers, or when
+//! `PGSHIFT_TEST_CLUSTER=1` is set, the harness starts a throwaway cluster
+//! with `initdb` and `pg_ctl` on port 54329 and leaves it running for later
+//! tests. Run as root, it runs those tools as the `postgres` user, because
+//! initdb refuses to run as root, and keeps the cluster under the system's
+//! temporary folder, where that user can reach it.
 
 #![allow(dead_code)]
 
@@ -115,6 +118,9 @@ pub fn admin_conninfo() -> &'static str {
         if let Ok(url) = std::env::var("PGSHIFT_TEST_URL") {
             return url;
         }
+        if std::env::var_os("PGSHIFT_TEST_CLUSTER").is_some() {
+            return start_throwaway_cluster();
+        }
         if server_answers(DEFAULT_ADMIN) {
             return DEFAULT_ADMIN.to_string();
         }
@@ -158,10 +164,26 @@ fn start_throwaway_cluster() -> String {
     if server_answers(&conninfo) {
         return conninfo;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pgshift-test-cluster");
+    let root = is_root();
+    let dir = if root {
+        std::env::temp_dir().join("pgshift-test-cluster")
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pgshift-test-cluster")
+    };
     let data = dir.join("data");
     if !data.join("PG_VERSION").exists() {
         std::fs::create_dir_all(&dir).unwrap();
+        if root {
+            let status = Command::new("chown")
+                .args(["postgres:postgres", dir.to_str().unwrap()])
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "running as root, the throwaway cluster needs a `postgres` user to own {}; \
+                 create that user, run the tests as another user, or set PGSHIFT_TEST_URL",
+                dir.display()
+            );
+        }
         run_tool(
             "initdb",
             &[
@@ -203,9 +225,24 @@ fn start_throwaway_cluster() -> String {
     conninfo
 }
 
+/// Returns true when the tests run as root (effective user id 0).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
 fn run_tool(tool: &str, args: &[&str]) {
     let path = find_tool(tool);
-    let status = Command::new(&path).args(args).status().unwrap_or_else(|e| {
+    let mut command = if is_root() {
+        let mut runuser = Command::new("runuser");
+        runuser.args(["-u", "postgres", "--"]).arg(&path);
+        runuser
+    } else {
+        Command::new(&path)
+    };
+    let status = command.args(args).status().unwrap_or_else(|e| {
         panic!(
             "no PostgreSQL server answers on 127.0.0.1:5432 and {tool} could not run ({e}). \
              Start a server (e.g. `pg_ctlcluster 15 main start`) or set PGSHIFT_TEST_URL \
