@@ -380,6 +380,47 @@ async fn retries_exhausted_names_blocker() {
     assert!(state::applied_migrations(&client).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn short_lock_timeout_names_blocker() {
+    // A lock_timeout shorter than the monitor's sampling interval ends the
+    // wait before any sample; the blocker is then found from pg_locks.
+    let db = common::TestDb::new("exec_short_timeout").await;
+    db.exec("CREATE TABLE t (id int)").await;
+    let blocker = db.client().await;
+    let blocker_pid = backend_pid(&blocker).await;
+    blocker
+        .batch_execute("BEGIN; SELECT * FROM t")
+        .await
+        .unwrap();
+
+    let mut executor = executor(&db, LockWait::Fail).await;
+    let sql = "ALTER TABLE t ADD COLUMN note text;\n";
+    let migration = migration("1", "add_column", sql);
+    let steps = pgshift::rewrite::plan_migration(&migration, pgshift::locks::PgVersion::new(15, 0))
+        .unwrap();
+    let error = executor
+        .run_migration(
+            &migration,
+            "1.0",
+            &steps,
+            &settings(20, 0),
+            &exec::NoopReporter,
+        )
+        .await
+        .unwrap_err();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+
+    let ExecError::RetriesExhausted { blockers, .. } = &error else {
+        panic!("expected RetriesExhausted, got {error}");
+    };
+    let pids: Vec<i32> = blockers.iter().map(|b| b.pid).collect();
+    assert_eq!(pids, vec![blocker_pid], "{blockers:?}");
+    assert!(
+        error.to_string().contains(&format!("pid {blocker_pid}")),
+        "{error}"
+    );
+}
+
 /// Builds `users_email` concurrently over duplicate emails, which fails and
 /// leaves the index INVALID.
 async fn make_invalid_index(db: &common::TestDb) -> tokio_postgres::Client {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::Client;
 
 use super::DbError;
-use crate::locks::{PgVersion, RelationName};
+use crate::locks::{LockMode, PgVersion, RelationName};
 
 /// The state of an index in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +267,54 @@ pub async fn snapshot_holders(client: &Client, pid: i32) -> Result<Vec<BlockingP
         .await
         .map_err(query_error("list sessions holding a snapshot"))?;
     Ok(rows.iter().map(blocking_pid_from_row).collect())
+}
+
+/// Lists the sessions other than `pid` that hold a granted lock conflicting
+/// with one of `requests` (a relation and the mode a step asks for on it).
+/// It names the blocker of a lock wait that timed out before the monitor
+/// sampled it, because the holder usually still holds the lock then.
+pub async fn relation_lock_holders(
+    client: &Client,
+    pid: i32,
+    requests: &[(RelationName, LockMode)],
+) -> Result<Vec<BlockingPid>, DbError> {
+    let mut relations = Vec::new();
+    let mut modes = Vec::new();
+    for (relation, requested) in requests {
+        let quoted = match &relation.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&relation.name)),
+            None => quote_ident(&relation.name),
+        };
+        for held in LockMode::ALL {
+            if requested.conflicts_with(held) {
+                relations.push(quoted.clone());
+                modes.push(held.pg_locks_name().to_string());
+            }
+        }
+    }
+    let rows = client
+        .query(
+            "WITH wanted AS ( \
+                 SELECT to_regclass(r) AS rel, m FROM unnest($2::text[], $3::text[]) AS w(r, m)) \
+             SELECT DISTINCT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                    coalesce(a.query, ''), \
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::float8, \
+                    a.xact_start, 'lock' \
+             FROM pg_locks l \
+             JOIN wanted w ON l.relation = w.rel AND l.mode = w.m \
+             JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.granted AND l.pid <> $1 AND l.pid <> pg_backend_pid() \
+             ORDER BY a.pid",
+            &[&pid, &relations, &modes],
+        )
+        .await
+        .map_err(query_error("list sessions holding conflicting locks"))?;
+    Ok(rows.iter().map(blocking_pid_from_row).collect())
+}
+
+/// Quotes an identifier in double quotes, doubling the quotes inside it.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Samples a `CLUSTER`, `VACUUM FULL` or `VACUUM` run by backend `pid`;

@@ -12,8 +12,8 @@ mod pgpass;
 
 pub use introspect::{
     blocking_pids, command_progress, create_index_progress, invalid_index, reindex_leftovers,
-    server_version, snapshot_holders, still_running, table_sizes, BlockingPid, CommandProgress,
-    IndexProgress, IndexState, TableSize,
+    relation_lock_holders, server_version, snapshot_holders, still_running, table_sizes,
+    BlockingPid, CommandProgress, IndexProgress, IndexState, TableSize,
 };
 
 use std::fmt;

@@ -206,13 +206,18 @@ impl StepContext<'_> {
                     blockers,
                 }) => (error, line, blockers),
             };
-            let blockers = if blockers.is_empty() && is_concurrent(step) {
+            let blockers = if !blockers.is_empty() {
+                blockers
+            } else if is_concurrent(step) {
                 // The build timed out before the monitor sampled it.
                 db::snapshot_holders(self.monitor, self.backend_pid)
                     .await
                     .unwrap_or_default()
             } else {
-                blockers
+                // The lock wait timed out before the monitor sampled it.
+                db::relation_lock_holders(self.monitor, self.backend_pid, &lock_requests(step))
+                    .await
+                    .unwrap_or_default()
             };
 
             if attempt >= max_attempts {
@@ -796,6 +801,15 @@ fn is_concurrent(step: &Step) -> bool {
         StepKind::ConcurrentIndex { .. } | StepKind::ConcurrentReindex { .. } => true,
         StepKind::Transaction | StepKind::Autocommit => false,
     }
+}
+
+/// Returns the relations a step locks with the mode of each request.
+fn lock_requests(step: &Step) -> Vec<(RelationName, crate::locks::LockMode)> {
+    step.statements
+        .iter()
+        .flat_map(|s| s.locks.iter())
+        .map(|lock| (lock.relation.clone(), lock.mode))
+        .collect()
 }
 
 fn first_line(step: &Step) -> usize {
