@@ -46,7 +46,8 @@ async fn run_lock_survives_idle_session_timeout() {
         let running: i64 = client
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity \
-                 WHERE query LIKE 'SELECT pg_sleep(4)%' AND state = 'active'",
+                 WHERE datname = current_database() \
+                   AND query LIKE 'SELECT pg_sleep(4)%' AND state = 'active'",
                 &[],
             )
             .await
@@ -66,7 +67,8 @@ async fn run_lock_survives_idle_session_timeout() {
     let client = db.client().await;
     let held: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .await

@@ -47,11 +47,7 @@ pub enum DbError {
          connect over a trusted network with sslmode=disable or prefer"
     )]
     TlsUnsupported { mode: String },
-    #[error(
-        "cannot connect to {target}: {source}\n\
-         hint: is the server running and accepting connections there? \
-         Check --database-url, DATABASE_URL or PGHOST/PGPORT"
-    )]
+    #[error("cannot connect to {target}: {source}\nhint: {}", connect_hint(source))]
     Connect {
         target: String,
         source: tokio_postgres::Error,
@@ -61,6 +57,34 @@ pub enum DbError {
         what: &'static str,
         source: tokio_postgres::Error,
     },
+}
+
+/// Returns what to check after a failed connection, chosen by the server's
+/// SQLSTATE when the server sent one.
+fn connect_hint(source: &tokio_postgres::Error) -> &'static str {
+    use tokio_postgres::error::SqlState;
+
+    match source.code() {
+        Some(code) if *code == SqlState::INVALID_CATALOG_NAME => {
+            "the database does not exist; create it, or fix the database name in \
+             --database-url, DATABASE_URL or PGDATABASE"
+        }
+        Some(code)
+            if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                || *code == SqlState::INVALID_PASSWORD =>
+        {
+            "the server rejected the user or password; check them (in the URL, \
+             PGUSER/PGPASSWORD or ~/.pgpass) and the server's pg_hba.conf"
+        }
+        Some(code) if *code == SqlState::TOO_MANY_CONNECTIONS => {
+            "the server has no free connection slot; pgshift opens three sessions \
+             (steps, monitor and run lock)"
+        }
+        _ => {
+            "is the server running and accepting connections there? Check \
+             --database-url, DATABASE_URL or PGHOST/PGPORT"
+        }
+    }
 }
 
 /// A server notice (`NOTICE`, `WARNING`, ...) received on a connection.
@@ -179,10 +203,15 @@ pub async fn connect_config(config: &Config) -> Result<(Client, Notices), DbErro
         }
     });
 
-    // pgshift's sessions sit idle between steps and while another session
-    // works (the run lock, the monitor). A server-side idle_session_timeout
-    // (PostgreSQL 14+) must not close them, because the run lock would go
-    // with its session.
+    keep_session_open(&client).await?;
+    Ok((client, receiver))
+}
+
+/// Turns off `idle_session_timeout` (PostgreSQL 14+) on the session.
+/// pgshift's sessions sit idle between steps and while another session
+/// works (the run lock, the monitor), and the server must not close them,
+/// because the run lock would go with its session.
+async fn keep_session_open(client: &Client) -> Result<(), DbError> {
     client
         .batch_execute(
             "SELECT set_config('idle_session_timeout', '0', false) \
@@ -192,8 +221,21 @@ pub async fn connect_config(config: &Config) -> Result<(Client, Notices), DbErro
         .map_err(|source| DbError::Query {
             what: "SET idle_session_timeout",
             source,
+        })
+}
+
+/// Brings the session's settings back to their defaults with `RESET ALL`,
+/// so a `SET` of one migration does not carry over into the next, as with
+/// `psql -f` run once per file. `idle_session_timeout` stays off.
+pub async fn reset_session(client: &Client) -> Result<(), DbError> {
+    client
+        .batch_execute("RESET ALL")
+        .await
+        .map_err(|source| DbError::Query {
+            what: "RESET ALL",
+            source,
         })?;
-    Ok((client, receiver))
+    keep_session_open(client).await
 }
 
 /// Builds the configuration from the argument, `DATABASE_URL` or `PG*`.

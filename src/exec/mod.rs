@@ -156,21 +156,8 @@ impl Executor {
         // pgshift's bookkeeping (state schema upgrades, journal, sampling)
         // must not inherit a role's or database's statement_timeout; each
         // step sets its phase's value before it runs.
-        for session in [&client, &monitor] {
-            step::set_statement_timeout(session, Duration::ZERO).await?;
-        }
-        if server_version >= PgVersion::new(14, 0) {
-            // Without this a backend whose client died (killed, network
-            // gone) keeps running its statement, e.g. an index build, until
-            // it tries to send the result.
-            client
-                .batch_execute("SET client_connection_check_interval = '1s'")
-                .await
-                .map_err(|source| ExecError::Session {
-                    what: "SET client_connection_check_interval",
-                    source,
-                })?;
-        }
+        step::set_statement_timeout(&monitor, Duration::ZERO).await?;
+        prepare_session(&client, server_version).await?;
         Ok(Executor {
             backend_pid: row.get(0),
             client,
@@ -422,6 +409,11 @@ impl Executor {
     ) -> Result<MigrationReport, ExecError> {
         let run_id = self.begin_run("", reporter).await?;
         reporter.migration_started(migration, plan_version);
+        // Each migration starts from the session's defaults, as `psql -f`
+        // run once per file would, so a `SET search_path` of one migration
+        // does not change where the next one's statements go.
+        db::reset_session(&self.client).await?;
+        prepare_session(&self.client, self.server_version).await?;
 
         let mut context = step::StepContext {
             client: &self.client,
@@ -436,6 +428,7 @@ impl Executor {
             interrupt: &self.options.interrupt,
             started: Instant::now(),
             recorded: false,
+            server_version: self.server_version,
         };
         let mut reports = Vec::new();
         for (position, current) in steps.iter().enumerate() {
@@ -465,6 +458,24 @@ impl Executor {
             duration,
         })
     }
+}
+
+/// Sets what pgshift's main session needs on top of the server's defaults.
+async fn prepare_session(client: &Client, server_version: PgVersion) -> Result<(), ExecError> {
+    step::set_statement_timeout(client, Duration::ZERO).await?;
+    if server_version >= PgVersion::new(14, 0) {
+        // Without this a backend whose client died (killed, network
+        // gone) keeps running its statement, e.g. an index build, until
+        // it tries to send the result.
+        client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .await
+            .map_err(|source| ExecError::Session {
+                what: "SET client_connection_check_interval",
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Returns the settings of the phase that applies version `index`.

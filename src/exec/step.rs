@@ -18,7 +18,7 @@ use super::StepReport;
 use crate::db::{self, BlockingPid, IndexState, Notices};
 use crate::locks::RelationName;
 use crate::plan::{Migration, Settings};
-use crate::rewrite::{Step, StepKind, StepStatement};
+use crate::rewrite::{self, Step, StepKind, StepStatement};
 use crate::state::{self, NewApplied, StepKey, StepStatus};
 
 mod reindex;
@@ -105,6 +105,8 @@ pub(super) struct StepContext<'a> {
     pub started: Instant,
     /// True once the migration is recorded applied.
     pub recorded: bool,
+    /// The server's version, which decides what runs in a transaction block.
+    pub server_version: crate::locks::PgVersion,
 }
 
 impl StepContext<'_> {
@@ -119,6 +121,7 @@ impl StepContext<'_> {
                     step_index: step.index,
                 });
             }
+            self.replay_session_settings(step).await?;
             self.reporter
                 .step_skipped(self.migration, step, SkipReason::AlreadyDone);
             return Ok(StepReport {
@@ -143,11 +146,20 @@ impl StepContext<'_> {
         self.reporter.step_started(self.migration, step);
         let started = Instant::now();
 
+        // A statement of a no-transaction file that PostgreSQL accepts in a
+        // transaction block runs in a transaction of its own, committed with
+        // its journal row. It commits alone as it would outside a block, and
+        // a crash can never leave it applied but unrecorded, to run twice.
+        let atomic = step.kind == StepKind::Autocommit
+            && step.statements.len() == 1
+            && rewrite::runs_in_transaction_block(&step.statements[0].sql, self.server_version);
+
         // A step outside a transaction leaves a `started` row while it runs,
         // so a crash shows in the journal. A transactional step writes its
         // row inside its own transaction instead.
         let journal_id = match step.kind {
             StepKind::Transaction => None,
+            StepKind::Autocommit if atomic => None,
             StepKind::Autocommit
             | StepKind::ConcurrentIndex { .. }
             | StepKind::ConcurrentReindex { .. } => {
@@ -160,7 +172,14 @@ impl StepContext<'_> {
         let mut concurrent_budget = self.settings.concurrent_lock_timeout;
         let outcome = loop {
             let result = match &step.kind {
-                StepKind::Transaction => self.try_transaction(step, key, attempt, is_last).await,
+                StepKind::Transaction => {
+                    self.try_transaction(step, key, attempt, is_last, Sampling::Blockers)
+                        .await
+                }
+                StepKind::Autocommit if atomic => {
+                    self.try_transaction(step, key, attempt, is_last, Sampling::Commands)
+                        .await
+                }
                 StepKind::Autocommit => self.try_autocommit(step).await,
                 StepKind::ConcurrentIndex { index, .. } => {
                     self.try_concurrent(step, index, concurrent_budget).await
@@ -290,6 +309,27 @@ impl StepContext<'_> {
                 Outcome::Skipped(reason) => Some(reason),
             },
         })
+    }
+
+    /// Runs again the session `SET`s of a step that an earlier run did, so
+    /// the steps after it see the same settings (a `search_path`, say) as in
+    /// an uninterrupted run.
+    async fn replay_session_settings(&mut self, step: &Step) -> Result<(), ExecError> {
+        for statement in &step.statements {
+            if !rewrite::sets_session_setting(&statement.sql) {
+                continue;
+            }
+            tracing::info!(
+                migration = %self.migration.id,
+                line = statement.line,
+                "replaying a SET of a step done by an earlier run"
+            );
+            self.client
+                .batch_execute(&statement.sql)
+                .await
+                .map_err(session_error("replay a SET of a done step"))?;
+        }
+        Ok(())
     }
 
     fn interrupted(&self, step: &Step, line: usize, cleanup: &str) -> ExecError {
@@ -452,6 +492,7 @@ impl StepContext<'_> {
         key: StepKey<'_>,
         attempt: u32,
         is_last: bool,
+        sampling: Sampling,
     ) -> Result<Outcome, Failure> {
         let client = self.client;
         let last_line = step.statements.last().map_or(0, |s| s.line);
@@ -465,8 +506,7 @@ impl StepContext<'_> {
 
         let result = async {
             for statement in &step.statements {
-                self.execute(step, statement, Sampling::Blockers, true)
-                    .await?;
+                self.execute(step, statement, sampling, true).await?;
             }
             state::journal_insert(client, key, StepStatus::Done, attempt).await?;
             if is_last {

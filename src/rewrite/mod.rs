@@ -223,9 +223,13 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
     let mut notes = Vec::new();
     let mut units = Vec::new();
     let mut proofs = NotNullProofs::default();
+    // Inside a BEGIN ... COMMIT block of the file. Its statements stay in
+    // one transaction even in a no-transaction file.
+    let mut in_block = false;
 
     for (stmt, analysis, context) in file.statements() {
         if let TransactionUse::Control(control) = analysis.transaction {
+            in_block = control == TransactionControl::Begin;
             if !matches!(
                 control,
                 TransactionControl::Begin | TransactionControl::Commit
@@ -259,6 +263,7 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
         for piece in pieces {
             let place = match (file.mode, piece.place) {
                 (FileMode::Autocommit, Place::Alone(kind)) => Place::Alone(kind),
+                (FileMode::Autocommit, place) if in_block => place,
                 (FileMode::Autocommit, _) => Place::Alone(StepKind::Autocommit),
                 (FileMode::Wrapped, place) => place,
             };
@@ -445,6 +450,35 @@ fn step_statement(
         sql: sql.to_string(),
         line: stmt.line,
     }
+}
+
+/// Returns true when `sql` is a `SET` (or `RESET`) of a session setting:
+/// not `SET LOCAL`, whose effect ends with its transaction.
+pub fn sets_session_setting(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql) else {
+        return false;
+    };
+    parsed.protobuf.stmts.iter().any(|statement| {
+        matches!(
+            statement.stmt.as_ref().and_then(|s| s.node.as_ref()),
+            Some(NodeEnum::VariableSetStmt(set)) if !set.is_local
+        )
+    })
+}
+
+/// Returns true when `sql` is one statement that PostgreSQL `version`
+/// accepts inside a transaction block and that is not transaction control.
+pub fn runs_in_transaction_block(sql: &str, version: PgVersion) -> bool {
+    let Ok(parsed) = pg_query::parse(sql) else {
+        return false;
+    };
+    let [statement] = parsed.protobuf.stmts.as_slice() else {
+        return false;
+    };
+    let Some(node) = statement.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
+        return false;
+    };
+    crate::locks::analyze(node, version).transaction == TransactionUse::Any
 }
 
 /// Returns the locks of rewritten SQL, which pgshift produced from a parsed
