@@ -55,11 +55,19 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints an error and its causes, one per line.
+/// Prints an error and its causes, one per line. A cause whose text the
+/// lines above already contain is left out, and so is tokio-postgres's bare
+/// "db error", whose details follow in its own cause.
 fn report_error(error: &anyhow::Error) {
-    eprintln!("error: {error}");
+    let mut shown = error.to_string();
+    eprintln!("error: {shown}");
     for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if shown.contains(&text) || text == "db error" {
+            continue;
+        }
+        eprintln!("  caused by: {text}");
+        shown.push_str(&text);
     }
 }
 

@@ -160,7 +160,7 @@ pub fn write_text(report: &DryRun, out: &mut dyn Write) -> io::Result<()> {
             "== phase {} ({}): {} -> {}",
             phase.name,
             strategy_name(phase.strategy),
-            phase.from.as_deref().unwrap_or("empty database"),
+            phase.from.as_deref().unwrap_or("the start"),
             phase.to
         )?;
         writeln!(out, "   {}", describe_settings(&phase.settings))?;

@@ -290,6 +290,25 @@ fn unreachable_database_named() {
     assert!(stderr.contains("hint:"), "{stderr}");
 }
 
+#[tokio::test]
+async fn missing_database_hint_names_it() {
+    let db = common::TestDb::new("cli_apply_missing_db").await;
+    let url = common::with_dbname(&db.url, "pgshift_no_such_database");
+    let output = pgshift(&url, &["apply", &plan_path()]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("hint: the database does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is the server running"), "{stderr}");
+    assert_eq!(
+        stderr.matches("does not exist").count(),
+        2,
+        "the server's message once, and the hint:\n{stderr}"
+    );
+}
+
 /// Opens a REPEATABLE READ transaction that holds a snapshot. A concurrent
 /// index build started after it waits for it to end (phase `waiting for old
 /// snapshots`) without any lock timeout, so the waiting run logs no error.

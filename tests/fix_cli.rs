@@ -49,6 +49,30 @@ fn without_database_notes_unchecked_rewrites() {
         "{stderr}"
     );
     assert!(stderr.contains("--database-url"), "{stderr}");
+    assert!(
+        stderr.contains("V1__items.sql:2: unchecked create-index-concurrently"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn table_from_earlier_file_needs_no_note() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("V1__items.sql"),
+        "CREATE TABLE items (id int, sku text);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("V2__sku.sql"),
+        "CREATE INDEX items_sku_idx ON items (sku);\n",
+    )
+    .unwrap();
+    let out = fix(&["--diff", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("unchecked"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("CREATE INDEX CONCURRENTLY items_sku_idx"), "{stdout}");
 }
 
 #[test]

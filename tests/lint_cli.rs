@@ -312,3 +312,25 @@ async fn database_url_supplies_version_and_column_types() {
         "{online}"
     );
 }
+
+#[test]
+fn no_files_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+    let output = lint_in(dir.path(), &["empty"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no .sql file to lint under empty"),
+        "{stderr}"
+    );
+
+    write(dir.path(), "pgshift.toml", "exclude = [\"*.sql\"]\n");
+    write(dir.path(), "a.sql", "SELECT 1;\n");
+    let output = lint_in(dir.path(), &["a.sql"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an excluded file is not linted"
+    );
+}

@@ -820,3 +820,22 @@ fn missing_plan_file() {
     assert!(matches!(err, PlanError::Read { .. }), "{err:?}");
     assert!(err.to_string().contains("absent.yaml"), "{err}");
 }
+
+#[test]
+fn byte_order_mark_skipped() {
+    let plan = format!("\u{feff}{ONE_VERSION_PLAN}");
+    let dir = write_tree(&[("plan.yaml", &plan), ("v1/V1__a.sql", "")]);
+
+    let plan = load(&dir).unwrap();
+    assert_eq!(plan.name, "t");
+}
+
+#[test]
+fn empty_plan_named() {
+    for text in ["", "~\n", "# only a comment\n", "---\n"] {
+        let dir = write_tree(&[("plan.yaml", text)]);
+        let err = load_err(&dir);
+        assert!(err.contains("the plan is empty"), "{text:?}: {err}");
+        assert!(!err.contains("RawPlan"), "{text:?}: {err}");
+    }
+}

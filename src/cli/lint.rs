@@ -73,6 +73,18 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
     diagnostics::render(&report, &sources, options.pg_version, format, &mut out)?;
     out.flush()?;
 
+    // A CI job pointed at the wrong folder, or an `exclude` that matches
+    // everything, must not pass as clean.
+    if report.files == 0 && report.errors.is_empty() {
+        let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: no .sql file to lint under {}; check the paths, and the `exclude` \
+             patterns of pgshift.toml",
+            paths.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+
     Ok(if !report.errors.is_empty() {
         ExitCode::from(2)
     } else if report.has_errors() {

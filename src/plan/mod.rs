@@ -175,6 +175,19 @@ impl Plan {
             path: path.to_path_buf(),
             message,
         };
+        // Editors on Windows may start the file with a byte order mark,
+        // which YAML would read as part of the first key.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.lines().all(|line| {
+            let line = line.trim();
+            line.is_empty() || line.starts_with('#') || line == "~" || line == "---"
+        }) {
+            return Err(invalid(
+                "the plan is empty; it needs at least `name`, `versions` and `phases` \
+                 (see docs/plan-format.md)"
+                    .to_string(),
+            ));
+        }
         let raw: RawPlan = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if raw.name.trim().is_empty() {
             return Err(invalid("`name` is empty; give the plan a name".to_string()));

@@ -186,7 +186,7 @@ impl Visitor<'_> for DurationVisitor {
 }
 
 /// Parses `"0"` or one or more `<digits><unit>` terms, unit being `ms`,
-/// `s`, `m` or `h`.
+/// `s`, `m` or `h`, each unit at most once and from the largest down.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
@@ -204,6 +204,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
     let mut total = Duration::ZERO;
     let mut rest = text;
+    let mut previous_unit = u64::MAX;
     while !rest.is_empty() {
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
         if digits == 0 {
@@ -224,6 +225,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             _ => return Err(invalid()),
         };
         rest = &rest[unit_len..];
+        if millis_per_unit >= previous_unit {
+            return Err(format!(
+                "invalid duration {text:?}: give each unit once, from the largest down, \
+                 e.g. \"1h30m\" or \"1m30s\""
+            ));
+        }
+        previous_unit = millis_per_unit;
 
         let millis = amount.checked_mul(millis_per_unit).ok_or_else(invalid)?;
         total = total
@@ -260,6 +268,9 @@ mod tests {
             "2 s",
             "ms500",
             "99999999999999999999h",
+            "1h1h",
+            "1s1m",
+            "500ms1s",
         ] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("invalid duration"), "{bad}: {err}");

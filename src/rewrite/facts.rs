@@ -32,6 +32,8 @@ pub struct SchemaFacts {
     /// The partition key columns of partitioned tables whose key is plain
     /// columns.
     pub partition_keys: BTreeMap<RelationName, Vec<String>>,
+    /// Tables that earlier migrations created without `PARTITION BY`.
+    pub plain_tables: BTreeSet<RelationName>,
 }
 
 /// The answer the facts give to a yes-or-no question.
@@ -63,6 +65,9 @@ impl SchemaFacts {
 
     /// Returns whether `table` is a partitioned table.
     pub fn is_partitioned(&self, table: &RelationName) -> Known {
+        if self.partitions_of(table).is_none() && contains(&self.plain_tables, table) {
+            return Known::No;
+        }
         self.known(self.partitions_of(table).is_some())
     }
 
@@ -134,6 +139,9 @@ impl SchemaFacts {
         let Some(table) = create.relation.as_ref().map(relation_name) else {
             return;
         };
+        if create.partspec.is_none() {
+            self.plain_tables.insert(table.clone());
+        }
         if let Some(spec) = &create.partspec {
             self.partitions.entry(table.clone()).or_default();
             let key: Vec<String> = spec

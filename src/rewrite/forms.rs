@@ -78,8 +78,19 @@ fn create_index(input: &Input, index: &IndexStmt, notes: &mut Vec<Note>) -> Opti
         // without building anything.
         return None;
     }
-    if input.facts.is_partitioned(&table) == Known::Yes {
-        return partitioned_index(input, index, &table, notes);
+    match input.facts.is_partitioned(&table) {
+        Known::Yes => return partitioned_index(input, index, &table, notes),
+        Known::No => {}
+        Known::Unknown => input.note(
+            notes,
+            NAME,
+            false,
+            format!(
+                "{} is not known to be a plain table; on a partitioned table CREATE INDEX \
+                 CONCURRENTLY fails, so pass --database-url to plan the per-partition form",
+                crate::rules::qualified(&table)
+            ),
+        ),
     }
     let sql = text::insert_after(&input.stmt.text, Token::Index, " CONCURRENTLY")?;
     let kind = if index.idxname.is_empty() {

@@ -1,6 +1,9 @@
 //! `result-type-change`: ADD COLUMN or a column type change alters the row type that prepared `SELECT *` statements cached.
 
+use pg_query::NodeEnum;
+
 use super::{Check, Checker, Rule, Severity, Violation};
+use crate::locks::RelationName;
 
 pub static RULE: Rule = Rule {
     id: "result-type-change",
@@ -54,8 +57,19 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     if !changes_type {
         return None;
     }
-    let locks = check.existing_locks();
-    let table = locks.first()?.relation.clone();
+    // The altered table, not a table that an added foreign key references.
+    let NodeEnum::AlterTableStmt(alter) = &check.statement.node else {
+        return None;
+    };
+    let table = RelationName::from_range_var(alter.relation.as_ref()?);
+    if check.is_new(&table) {
+        return None;
+    }
+    let locks: Vec<_> = check
+        .existing_locks()
+        .into_iter()
+        .filter(|lock| lock.relation == table)
+        .collect();
     Some(Violation::new(
         format!(
             "the row type of {} changes: statements that clients prepared with SELECT * or \
@@ -81,6 +95,25 @@ mod tests {
                    ALTER TABLE tokens DROP COLUMN legacy_secret;\n\
                    ALTER TABLE tokens RENAME COLUMN a TO b;";
         assert_eq!(flagged_lines(RULE, sql), vec![1, 2]);
+    }
+
+    #[test]
+    fn names_altered_table_not_referenced_one() {
+        let file = analyze_on(
+            "ALTER TABLE child ADD COLUMN parent_id int REFERENCES parent (id);",
+            pg(15, 0),
+            false,
+        );
+        let found: Vec<_> = crate::lint::lint_file(&file, &Default::default())
+            .into_iter()
+            .filter(|d| d.rule == RULE)
+            .collect();
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("row type of child"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]
