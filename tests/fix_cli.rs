@@ -72,7 +72,10 @@ fn table_from_earlier_file_needs_no_note() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains("unchecked"), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("CREATE INDEX CONCURRENTLY items_sku_idx"), "{stdout}");
+    assert!(
+        stdout.contains("CREATE INDEX CONCURRENTLY items_sku_idx"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -460,6 +460,23 @@ async fn catalog_only() {
     .await;
 }
 
+#[tokio::test]
+async fn policies_rules_and_storage_parameters() {
+    check_in_block(
+        "locks_policies",
+        &[
+            case("ALTER TABLE orders SET (fillfactor = 70)"),
+            case("ALTER TABLE orders SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)"),
+            case("ALTER TABLE orders SET (user_catalog_table = true)"),
+            case("ALTER TABLE orders SET (fillfactor = 70, user_catalog_table = true)"),
+            case("ALTER TABLE orders RESET (fillfactor)"),
+            case("CREATE POLICY orders_own ON orders USING (true)"),
+            case("CREATE RULE orders_ignore AS ON INSERT TO orders DO INSTEAD NOTHING"),
+        ],
+    )
+    .await;
+}
+
 /// A statement that cannot run in a transaction block, the session setup
 /// that makes it wait, and the locks it does not name.
 struct Waiting {

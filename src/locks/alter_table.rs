@@ -168,17 +168,65 @@ fn subcommand(
             lock(builder, ShareRowExclusive, Brief);
             "enable-disable-trigger"
         }
+        AlterTableType::AtSetRelOptions | AlterTableType::AtResetRelOptions => {
+            let mode = match def {
+                Some(NodeEnum::List(options)) => reloptions_mode(&options.items, version),
+                _ => AccessExclusive,
+            };
+            lock(builder, mode, Brief);
+            "set-storage-parameters"
+        }
         AlterTableType::AtSetTableSpace | AlterTableType::AtSetAccessMethod => {
             lock(builder, AccessExclusive, Rewrite);
             "move-table"
         }
         _ => {
-            // TODO: some of the remaining subcommands (SET (fillfactor = ...),
-            // ADD/DROP INHERIT, ...) take weaker locks or lock a second table;
+            // TODO: some of the remaining subcommands (ADD/DROP INHERIT,
+            // REPLICA IDENTITY, ...) take weaker locks or lock a second table;
             // ACCESS EXCLUSIVE on the named table is the safe assumption.
             lock(builder, AccessExclusive, Brief);
             "other"
         }
+    }
+}
+
+/// Returns the lock `SET (...)` or `RESET (...)` of storage parameters
+/// takes: the strongest any of the parameters needs. Autovacuum parameters
+/// take SHARE UPDATE EXCLUSIVE from PostgreSQL 9.6, and `fillfactor`,
+/// `parallel_workers`, `toast_tuple_target` and the vacuum parameters from
+/// 10 (PostgreSQL's reloptions.c lists the lock of each). Any other
+/// parameter, such as `user_catalog_table` or a view's `security_barrier`,
+/// takes ACCESS EXCLUSIVE.
+fn reloptions_mode(options: &[pg_query::protobuf::Node], version: super::PgVersion) -> LockMode {
+    let weak = |name: &str| {
+        let name = name.strip_prefix("toast.").unwrap_or(name);
+        let autovacuum = name.starts_with("autovacuum_") || name == "log_autovacuum_min_duration";
+        let planner_or_storage = matches!(
+            name,
+            "fillfactor"
+                | "parallel_workers"
+                | "toast_tuple_target"
+                | "vacuum_index_cleanup"
+                | "vacuum_truncate"
+        );
+        (autovacuum && version >= super::PgVersion::new(9, 6))
+            || (planner_or_storage && version >= super::PgVersion::new(10, 0))
+    };
+    let all_weak = options.iter().all(|option| match &option.node {
+        Some(NodeEnum::DefElem(def)) => {
+            let name = if def.defnamespace.is_empty() {
+                def.defname.clone()
+            } else {
+                format!("{}.{}", def.defnamespace, def.defname)
+            };
+            weak(&name)
+        }
+        _ => false,
+    });
+    if all_weak && !options.is_empty() {
+        ShareUpdateExclusive
+    } else {
+        AccessExclusive
     }
 }
 

@@ -46,6 +46,24 @@ pub(crate) fn analyze(node: &NodeEnum, context: &Context<'_>) -> Analysis {
                 );
             }
         }
+        NodeEnum::CreatePolicyStmt(stmt) => {
+            b.kind("create-policy");
+            if let Some(table) = &stmt.table {
+                b.table(RelationName::from_range_var(table), AccessExclusive, Brief);
+            }
+        }
+        NodeEnum::AlterPolicyStmt(stmt) => {
+            b.kind("alter-policy");
+            if let Some(table) = &stmt.table {
+                b.table(RelationName::from_range_var(table), AccessExclusive, Brief);
+            }
+        }
+        NodeEnum::RuleStmt(stmt) => {
+            b.kind("create-rule");
+            if let Some(table) = &stmt.relation {
+                b.table(RelationName::from_range_var(table), AccessExclusive, Brief);
+            }
+        }
         NodeEnum::TruncateStmt(stmt) => {
             b.kind("truncate");
             for table in range_vars(&stmt.relations) {
