@@ -14,7 +14,9 @@ pub static RULE: Rule = Rule {
 const DOCS: &str = r#"## What it flags
 
 `ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY` or `CHECK` without `NOT
-VALID` on a table the file did not create.
+VALID` on a table the file did not create, and a `REFERENCES` or `CHECK`
+constraint declared on a column that `ADD COLUMN` adds, which PostgreSQL
+validates at once because an inline constraint cannot be `NOT VALID`.
 
 ## Why it hurts
 
@@ -49,7 +51,43 @@ ALTER TABLE orders VALIDATE CONSTRAINT orders_account_fk;
 ```
 "#;
 
+/// Returns the kind of the first FOREIGN KEY or CHECK constraint declared
+/// on a column that the statement adds. PostgreSQL validates it at once
+/// (an inline constraint cannot be NOT VALID), so it scans the table.
+fn inline_constraint(check: &Check<'_>) -> Option<&'static str> {
+    use pg_query::protobuf::{AlterTableType, ConstrType};
+    use pg_query::NodeEnum;
+
+    let NodeEnum::AlterTableStmt(alter) = &check.statement.node else {
+        return None;
+    };
+    alter.cmds.iter().find_map(|cmd| {
+        let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+            return None;
+        };
+        if cmd.subtype != AlterTableType::AtAddColumn as i32 {
+            return None;
+        }
+        let Some(NodeEnum::ColumnDef(column)) = cmd.def.as_ref().and_then(|d| d.node.as_ref())
+        else {
+            return None;
+        };
+        column.constraints.iter().find_map(|c| match &c.node {
+            Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrForeign as i32 => {
+                Some("FOREIGN KEY")
+            }
+            Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrCheck as i32 => {
+                Some("CHECK")
+            }
+            _ => None,
+        })
+    })
+}
+
 fn check(check: &Check<'_>) -> Option<Violation> {
+    if check.has_subcommand("add-column") {
+        return inline_column_constraint(check);
+    }
     let fk = check.has_subcommand("add-foreign-key");
     if !fk && !check.has_subcommand("add-check") {
         return None;
@@ -76,6 +114,31 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     ))
 }
 
+/// Flags a FOREIGN KEY or CHECK declared on an added column.
+fn inline_column_constraint(check: &Check<'_>) -> Option<Violation> {
+    let what = inline_constraint(check)?;
+    let pg_query::NodeEnum::AlterTableStmt(alter) = &check.statement.node else {
+        return None;
+    };
+    let table = &crate::locks::RelationName::from_range_var(alter.relation.as_ref()?);
+    if check.is_new(table) {
+        return None;
+    }
+    let locks = check.existing_locks();
+    Some(Violation::new(
+        format!(
+            "the {what} constraint declared on the new column is validated at once: it scans \
+             {} while holding {}, which blocks {}",
+            super::qualified(table),
+            super::describe_locks(&locks),
+            super::describe_blocked(&locks)
+        ),
+        "add the column without the constraint, then add the constraint NOT VALID and \
+         VALIDATE it in a later transaction",
+        locks,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::rules::test_support::*;
@@ -87,6 +150,17 @@ mod tests {
         let sql = "ALTER TABLE o ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES a (id);\n\
                    ALTER TABLE o ADD CONSTRAINT c CHECK (x > 0);\n";
         assert_eq!(flagged_lines(RULE, sql), vec![1, 2]);
+    }
+
+    #[test]
+    fn flags_constraint_on_added_column() {
+        let sql = "ALTER TABLE o ADD COLUMN a int REFERENCES a (id);\n\
+                   ALTER TABLE o ADD COLUMN x int CHECK (x > 0);\n\
+                   ALTER TABLE o ADD COLUMN y int;\n";
+        assert_eq!(flagged_lines(RULE, sql), vec![1, 2]);
+        let found = diagnostics_on(sql, pg(15, 0));
+        let d = found.iter().find(|d| d.rule == RULE).unwrap();
+        assert!(d.message.contains("scans o while"), "{}", d.message);
     }
 
     #[test]
