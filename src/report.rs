@@ -53,6 +53,9 @@ pub struct MigrationReport {
     pub state: MigrationState,
     /// The steps that would run; empty for an applied migration.
     pub steps: Vec<Step>,
+    /// Rewrites left out or made without a fact they need, as `fix` lists
+    /// them.
+    pub notes: Vec<rewrite::Note>,
 }
 
 /// Builds the dry-run of `plan` up to version `to` (the last version when
@@ -88,12 +91,12 @@ pub fn build(
                     Some(sum) if *sum == m.checksum => MigrationState::Applied,
                     Some(_) => MigrationState::Changed,
                 };
-                let steps = if state == MigrationState::Pending {
-                    let steps = rewrite::plan_migration_with(m, version, &facts)?.steps;
+                let (steps, notes) = if state == MigrationState::Pending {
+                    let plan = rewrite::plan_migration_with(m, version, &facts)?;
                     facts.learn_sql(&m.sql);
-                    steps
+                    (plan.steps, plan.notes)
                 } else {
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 };
                 migrations.push(MigrationReport {
                     id: m.id.clone(),
@@ -101,6 +104,7 @@ pub fn build(
                     path: m.path.display().to_string(),
                     state,
                     steps,
+                    notes,
                 });
             }
             versions.push(VersionReport {
@@ -188,6 +192,14 @@ fn write_migration(m: &MigrationReport, out: &mut dyn Write) -> io::Result<()> {
         MigrationState::Pending => {}
     }
     writeln!(out, "   {} ({} step(s))", m.path, m.steps.len())?;
+    for note in &m.notes {
+        let what = if note.skipped { "skipped" } else { "unchecked" };
+        writeln!(
+            out,
+            "   line {}: {what} {}: {}",
+            note.line, note.rewrite, note.reason
+        )?;
+    }
     for step in &m.steps {
         writeln!(
             out,

@@ -114,3 +114,49 @@ async fn add_column_progress_says_instant() {
         "{running}"
     );
 }
+
+#[tokio::test]
+async fn skipped_rewrite_shown_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("v1")).unwrap();
+    std::fs::create_dir_all(dir.path().join("v2")).unwrap();
+    std::fs::write(
+        dir.path().join("v1/V1__events.sql"),
+        "CREATE TABLE events (id int, k int) PARTITION BY RANGE (id);\n\
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (100);\n",
+    )
+    .unwrap();
+    // An unnamed index cannot get the per-partition form, so it runs as
+    // written.
+    std::fs::write(
+        dir.path().join("v2/V2__index.sql"),
+        "CREATE INDEX ON events (k);\n",
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "name: notes\nversions:\n  - version: \"1\"\n    path: v1\n  - version: \"2\"\n    path: v2\n\
+         phases:\n  - name: all\n    to: \"2\"\n    strategy: in-place\n",
+    )
+    .unwrap();
+
+    let (ok, text) = dry_run(&[plan.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(text.contains("line 1: skipped partitioned-index"), "{text}");
+
+    let db = common::TestDb::new("dry_run_notes").await;
+    let output = Command::new(common::pgshift_bin())
+        .arg("apply")
+        .arg(&plan)
+        .args(["--database-url", &db.url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("V2__index.sql:1: skipped partitioned-index"),
+        "{stderr}"
+    );
+}

@@ -380,8 +380,19 @@ impl Executor {
         };
         let mut planned = Vec::new();
         for (version, migration, settings) in pending {
-            let steps =
-                crate::rewrite::plan_migration_with(migration, self.server_version, &facts)?.steps;
+            let plan = crate::rewrite::plan_migration_with(migration, self.server_version, &facts)?;
+            for note in plan.notes.iter().filter(|n| n.skipped) {
+                // The statement runs as written, with the lock `fix` and
+                // the dry-run show; the operator must know before it does.
+                tracing::warn!(
+                    "{}:{}: skipped {}: {}",
+                    migration.path.display(),
+                    note.line,
+                    note.rewrite,
+                    note.reason
+                );
+            }
+            let steps = plan.steps;
             facts.learn_sql(&migration.sql);
             planned.push((version, migration, settings, steps));
         }
