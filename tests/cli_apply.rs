@@ -256,6 +256,21 @@ async fn to_version_stops_there() {
         "{}",
         describe(&status)
     );
+    assert!(
+        !text(&output.stderr).contains("already has version"),
+        "{}",
+        describe(&output)
+    );
+
+    // --to an earlier version after a later one was applied does nothing,
+    // and says that nothing is rolled back.
+    let earlier = pgshift(&db.url, &["apply", "--to", "1.0", &plan]);
+    assert!(earlier.status.success(), "{}", describe(&earlier));
+    assert!(
+        text(&earlier.stderr).contains("already has version 1.3 applied"),
+        "{}",
+        describe(&earlier)
+    );
 }
 
 #[tokio::test]

@@ -800,6 +800,26 @@ async fn status_reports_each_state() {
         ]
     );
     assert_eq!(lines[1].path, PathBuf::from("migrations/V2__two.sql"));
+
+    // A plan whose file of migration 2 is gone still shows it, as missing.
+    let first = migration("1", "one", "SELECT 1;");
+    let plan_without = plan(vec![Version {
+        name: "1.0".to_string(),
+        folder: PathBuf::from("migrations"),
+        migrations: vec![first],
+    }]);
+    let lines = exec::status(&plan_without, &client).await.unwrap();
+    let states: Vec<(&str, MigrationState)> = lines
+        .iter()
+        .map(|l| (l.migration_id.as_str(), l.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("1", MigrationState::Applied),
+            ("2", MigrationState::Missing)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -57,6 +57,9 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
         },
         ..ExecOptions::default()
     };
+    if let Some(to) = &args.to {
+        warn_if_past(&plan, to, &client).await?;
+    }
     let target = info.redacted();
     let mut executor = Executor::new(client, info, options).await?;
     let reporter = CliReporter::new(OutputMode::detect(quiet));
@@ -89,6 +92,29 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
         result.already_applied
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Warns when migrations of versions after `to` are already applied:
+/// `--to` stops a run there but never rolls a database back.
+async fn warn_if_past(plan: &Plan, to: &str, client: &tokio_postgres::Client) -> Result<()> {
+    let Some(limit) = plan.version_index(to) else {
+        return Ok(());
+    };
+    let rows = exec::status(plan, client).await?;
+    let later = rows.iter().rev().find(|row| {
+        row.state != MigrationState::Pending
+            && plan
+                .version_index(&row.version)
+                .is_some_and(|index| index > limit)
+    });
+    if let Some(row) = later {
+        eprintln!(
+            "warning: the database already has version {} applied, which comes after --to \
+             {to}; apply does not roll back, so nothing of it is undone",
+            row.version
+        );
+    }
+    Ok(())
 }
 
 /// Requests `interrupt` on the first Ctrl-C, so the executor cancels the
@@ -258,6 +284,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
     println!("{} on {}", plan.name, info.redacted());
     let mut version = None;
     let mut changed = 0;
+    let mut missing = 0;
     for row in &rows {
         if version != Some(&row.version) {
             println!("version {}", row.version);
@@ -270,8 +297,19 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
                 changed += 1;
                 "CHANGED"
             }
+            MigrationState::Missing => {
+                missing += 1;
+                "MISSING"
+            }
         };
-        println!("  {state:<8} {}", row.path.display());
+        if row.state == MigrationState::Missing {
+            println!(
+                "  {state:<8} {} ({}): applied, but the plan has no file with this id",
+                row.migration_id, row.name
+            );
+        } else {
+            println!("  {state:<8} {}", row.path.display());
+        }
     }
     let applied = rows
         .iter()
@@ -281,7 +319,10 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
         .iter()
         .filter(|r| r.state == MigrationState::Pending)
         .count();
-    println!("{applied} applied, {pending} pending, {changed} changed since applied");
+    println!(
+        "{applied} applied, {pending} pending, {changed} changed since applied, \
+         {missing} applied but missing from the plan"
+    );
     if changed > 0 {
         eprintln!(
             "error: {changed} applied migration file(s) changed since they were applied; \

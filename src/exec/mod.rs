@@ -101,6 +101,9 @@ pub enum MigrationState {
     Pending,
     /// Applied, but the file's checksum differs from the recorded one.
     Changed,
+    /// Recorded as applied, but no file of the plan has its id: the file
+    /// was removed or renamed to another id.
+    Missing,
 }
 
 /// One line of `status`.
@@ -510,15 +513,15 @@ fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
 /// Reads the state of each migration of `plan` on the database behind
 /// `client`, without creating pgshift's schema.
 pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>, ExecError> {
-    let applied: HashMap<String, String> = if state::schema_exists(client).await? {
-        state::applied_migrations(client)
-            .await?
-            .into_iter()
-            .map(|a| (a.migration_id, a.checksum))
-            .collect()
+    let recorded = if state::schema_exists(client).await? {
+        state::applied_migrations(client).await?
     } else {
-        HashMap::new()
+        Vec::new()
     };
+    let applied: HashMap<String, String> = recorded
+        .iter()
+        .map(|a| (a.migration_id.clone(), a.checksum.clone()))
+        .collect();
     let mut lines = Vec::new();
     for version in &plan.versions {
         for migration in &version.migrations {
@@ -533,6 +536,22 @@ pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>
                 name: migration.name.clone(),
                 path: migration.path.clone(),
                 state,
+            });
+        }
+    }
+    for row in recorded {
+        let in_plan = plan
+            .versions
+            .iter()
+            .flat_map(|v| &v.migrations)
+            .any(|m| m.id == row.migration_id);
+        if !in_plan {
+            lines.push(MigrationStatus {
+                version: row.plan_version,
+                migration_id: row.migration_id,
+                path: PathBuf::from(&row.name),
+                name: row.name,
+                state: MigrationState::Missing,
             });
         }
     }
