@@ -896,3 +896,45 @@ async fn unreachable_server_error_redacted() {
     assert!(text.contains("PGHOST"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[tokio::test]
+async fn status_counts_steps_of_interrupted_run() {
+    let db = common::TestDb::new("exec_status_partial").await;
+    db.exec("CREATE TABLE free (id int); CREATE TABLE held (id int)")
+        .await;
+    let sql = "ALTER TABLE free ADD COLUMN a int;\nALTER TABLE held ADD COLUMN b int;\n";
+    let partial = migration("1", "partial", sql);
+    let steps = [
+        transaction(0, &[("ALTER TABLE free ADD COLUMN a int", 1)]),
+        transaction(1, &[("ALTER TABLE held ADD COLUMN b int", 2)]),
+    ];
+    // Step 2 waits for the blocker's lock and gives up; step 1 stays done.
+    let blocker = db.client().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE held IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let mut executor = executor(&db, LockWait::Fail).await;
+    executor
+        .run_migration(
+            &partial,
+            "1.0",
+            &steps,
+            &settings(100, 0),
+            &exec::NoopReporter,
+        )
+        .await
+        .unwrap_err();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+
+    let plan = plan(vec![Version {
+        name: "1.0".to_string(),
+        folder: PathBuf::from("migrations"),
+        migrations: vec![partial],
+    }]);
+    let client = db.client().await;
+    let lines = exec::status(&plan, &client).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].state, MigrationState::Pending);
+    assert_eq!(lines[0].steps_done, 1);
+}

@@ -307,6 +307,12 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
                 "  {state:<8} {} ({}): applied, but the plan has no file with this id",
                 row.migration_id, row.name
             );
+        } else if row.steps_done > 0 {
+            println!(
+                "  {state:<8} {} ({} step(s) done by an interrupted run; apply resumes it)",
+                row.path.display(),
+                row.steps_done
+            );
         } else {
             println!("  {state:<8} {}", row.path.display());
         }

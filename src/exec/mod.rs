@@ -114,6 +114,8 @@ pub struct MigrationStatus {
     pub name: String,
     pub path: PathBuf,
     pub state: MigrationState,
+    /// Steps of a pending migration that an interrupted run finished.
+    pub steps_done: usize,
 }
 
 /// Runs migrations on one database.
@@ -513,7 +515,8 @@ fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
 /// Reads the state of each migration of `plan` on the database behind
 /// `client`, without creating pgshift's schema.
 pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>, ExecError> {
-    let recorded = if state::schema_exists(client).await? {
+    let has_state = state::schema_exists(client).await?;
+    let recorded = if has_state {
         state::applied_migrations(client).await?
     } else {
         Vec::new()
@@ -530,12 +533,26 @@ pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>
                 Some(checksum) if *checksum == migration.checksum => MigrationState::Applied,
                 Some(_) => MigrationState::Changed,
             };
+            let steps_done = if state == MigrationState::Pending && has_state {
+                let journal = state::journal(client, &migration.id).await?;
+                let mut done: Vec<i32> = journal
+                    .iter()
+                    .filter(|entry| entry.status == state::StepStatus::Done)
+                    .map(|entry| entry.step_index)
+                    .collect();
+                done.sort_unstable();
+                done.dedup();
+                done.len()
+            } else {
+                0
+            };
             lines.push(MigrationStatus {
                 version: version.name.clone(),
                 migration_id: migration.id.clone(),
                 name: migration.name.clone(),
                 path: migration.path.clone(),
                 state,
+                steps_done,
             });
         }
     }
@@ -552,6 +569,7 @@ pub async fn status(plan: &Plan, client: &Client) -> Result<Vec<MigrationStatus>
                 path: PathBuf::from(&row.name),
                 name: row.name,
                 state: MigrationState::Missing,
+                steps_done: 0,
             });
         }
     }
