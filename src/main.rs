@@ -10,12 +10,35 @@ mod cli;
 
 use cli::{Cli, Command};
 
+/// Stack size of the threads that parse and analyze SQL. Parse trees of
+/// deeply nested expressions are walked recursively (by libpg_query, by the
+/// protobuf decoder and by the lock analysis), so a 200,000-term chain of
+/// `+` needs far more than the 8 MiB a main thread gets. Only the pages
+/// used are backed by memory.
+const STACK_SIZE: usize = 1 << 30;
+
 fn main() -> ExitCode {
+    let worker = std::thread::Builder::new()
+        .name("pgshift".to_string())
+        .stack_size(STACK_SIZE)
+        .spawn(run);
+    match worker.map(|handle| handle.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::from(2),
+        Err(error) => {
+            eprintln!("error: cannot start the main thread: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(STACK_SIZE)
         .enable_all()
         .build()
     {

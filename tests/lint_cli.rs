@@ -334,3 +334,35 @@ fn no_files_is_an_error() {
         "an excluded file is not linted"
     );
 }
+
+#[test]
+fn deeply_nested_expressions_parse() {
+    // PostgreSQL parses these. A 60-term chain is past the protobuf
+    // decoder's default recursion limit of 100 nested messages, and a
+    // 5,000-term chain needs more stack than a default thread has.
+    let dir = tempfile::tempdir().unwrap();
+    for terms in [60, 5_000] {
+        let chain = vec!["1"; terms].join(" + ");
+        write(
+            dir.path(),
+            "deep.sql",
+            &format!("SELECT {chain};\nCREATE INDEX deep_idx ON deep (a);\n"),
+        );
+        let output = lint_in(dir.path(), &["--format", "json", "deep.sql"]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // 1: the index build is an error-level finding, and nothing was
+        // unreadable (that would be 2).
+        assert_eq!(output.status.code(), Some(1), "{terms} terms: {stdout}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let rules: Vec<&str> = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["rule"].as_str().unwrap())
+            .collect();
+        assert!(
+            rules.contains(&"index-build-without-concurrently"),
+            "{terms} terms: the statement after the chain is linted: {rules:?}"
+        );
+    }
+}
