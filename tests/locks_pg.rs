@@ -311,6 +311,10 @@ async fn indexes_and_drops() {
             case("CREATE UNIQUE INDEX accounts_v_key ON accounts (v)"),
             with_extra("DROP INDEX orders_note_idx", &[("orders", AccessExclusive)]),
             case("DROP TABLE scratch"),
+            with_extra(
+                "DROP TABLE orders CASCADE",
+                &[("accounts", AccessExclusive), ("order_totals", AccessExclusive)],
+            ),
             with_extra("REINDEX INDEX orders_note_idx", &[("orders", Share)]),
             case("REINDEX TABLE orders"),
             case("CLUSTER accounts USING accounts_pkey"),

@@ -246,6 +246,11 @@ fn drop(stmt: &protobuf::DropStmt, b: &mut Builder) {
             for table in relations() {
                 b.table(table, AccessExclusive, Brief);
             }
+            b.note(
+                "every table that the dropped table's foreign keys reference, or that references \
+                 it, also gets ACCESS EXCLUSIVE while the foreign key triggers are removed; the \
+                 statement does not name them",
+            );
         }
         ObjectType::ObjectView | ObjectType::ObjectMatview | ObjectType::ObjectSequence => {
             b.kind("drop-relation");
