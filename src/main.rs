@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cli::apply::status(args).await,
             Command::Fix(args) => cli::fix::run(args).await,
             Command::Repair(args) => cli::apply::repair(args).await,
+            Command::ConfirmCutover(args) => cli::apply::confirm_cutover(args).await,
         }
     });
     match result {

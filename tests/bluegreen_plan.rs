@@ -4,7 +4,7 @@ mod common;
 
 use pgshift::bluegreen::{self, Stage};
 use pgshift::locks::PgVersion;
-use pgshift::plan::{GreenTarget, Hook, Plan, Side};
+use pgshift::plan::{GreenForms, GreenTarget, Hook, Plan, Side};
 
 fn example() -> Plan {
     Plan::load(&common::repo_path("plans/oauth-bluegreen.yaml")).unwrap()
@@ -140,6 +140,69 @@ async fn dry_run_shows_every_stage() {
     }
     assert_eq!(dry.replay.len(), 18);
     assert!(dry.stopping_tables.is_none());
+}
+
+#[test]
+fn green_forms_default_and_values() {
+    let spec = example().phases[1].blue_green.clone().unwrap();
+    assert_eq!(spec.green_forms, GreenForms::Online, "default");
+
+    let plan = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: plain",
+    )
+    .unwrap();
+    let spec = plan.phases[1].blue_green.as_ref().unwrap();
+    assert_eq!(spec.green_forms, GreenForms::Plain);
+
+    let error = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: fast",
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("unknown green_forms `fast`, expected `online` or `plain`"),
+        "{error}"
+    );
+}
+
+/// With `green_forms: plain` the dry-run names the forms and shows the
+/// statements as written, in the transaction they share.
+#[tokio::test]
+async fn dry_run_shows_plain_forms() {
+    let plan = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: plain",
+    )
+    .unwrap();
+    let dry = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), None)
+        .await
+        .unwrap();
+    assert_eq!(dry.green_forms, GreenForms::Plain);
+    let mut text = Vec::new();
+    bluegreen::write_dry_run(&dry, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("green_forms: plain"), "{text}");
+    assert!(
+        text.contains(
+            "V13__token_indexes.sql step 0, in a transaction): CREATE INDEX \
+             access_tokens_tenant_expires_at_idx"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("CREATE INDEX CONCURRENTLY access_tokens_tenant_expires_at_idx"),
+        "{text}"
+    );
+
+    let plan = example();
+    let online = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), None)
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    bluegreen::write_dry_run(&online, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("green_forms: online"), "{text}");
 }
 
 #[tokio::test]

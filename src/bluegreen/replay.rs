@@ -21,7 +21,9 @@ use serde_json::Value;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Statement};
 
-use super::{connect_green, query_error, BlueGreenError, BlueGreenReport, Context};
+use super::{
+    connect_green, kill_point, query_error, BlueGreenError, BlueGreenReport, Context, KillPoint,
+};
 use crate::plan::{ReplayStatement, RowImage};
 
 const POSITION_DDL: &str = "
@@ -271,6 +273,7 @@ impl<'c, 'a> Replayer<'c, 'a> {
                 .map_err(|e| fail(db_message(&e)))?;
             last = seq;
         }
+        kill_point(KillPoint::ReplayBatchOpen);
         let count = events.len() as i64;
         transaction
             .execute(
@@ -289,6 +292,7 @@ impl<'c, 'a> Replayer<'c, 'a> {
             .commit()
             .await
             .map_err(query_error("commit a replay batch", "green"))?;
+        kill_point(KillPoint::ReplayBatchCommitted);
         Ok(last)
     }
 

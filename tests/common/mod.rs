@@ -5,6 +5,9 @@
 //! `host=127.0.0.1 port=5432 user=postgres`. When neither answers, the
 //! harness starts a throwaway cluster with `initdb` and `pg_ctl` under
 //! `target/pgshift-test-cluster` and leaves it running for later tests.
+//! Test databases are named `pgshift_t_<tag>_<pid>_<n>`;
+//! `PGSHIFT_TEST_DB_PREFIX` replaces `pgshift_t`, so runs that share a
+//! server can keep their databases apart.
 
 #![allow(dead_code)]
 
@@ -45,7 +48,8 @@ impl TestDb {
             })
             .take(30)
             .collect();
-        let name = format!("pgshift_t_{}_{}_{}", tag, std::process::id(), n);
+        let prefix = std::env::var("PGSHIFT_TEST_DB_PREFIX").unwrap_or_else(|_| "pgshift_t".into());
+        let name = format!("{prefix}_{}_{}_{}", tag, std::process::id(), n);
         let client = connect(&admin).await;
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
