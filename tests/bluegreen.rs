@@ -1057,6 +1057,11 @@ async fn confirm_cutover_ends_capture() {
 
     let applied = apply_binary(&setup, None).await;
     assert!(applied.status.success(), "{}", describe(&applied));
+    let text = String::from_utf8_lossy(&applied.stdout).into_owned();
+    assert!(
+        text.contains("capture keeps running on blue until you run `pgshift confirm-cutover"),
+        "{text}"
+    );
     let waiting = status();
     assert!(waiting.status.success(), "{}", describe(&waiting));
     let text = String::from_utf8_lossy(&waiting.stdout).into_owned();
@@ -1199,5 +1204,62 @@ async fn plain_forms_run_on_green() {
         .unwrap()
         .get(0);
     assert_eq!(indexes, 3, "V13's tenant indexes exist on green");
+    setup.drop_role().await;
+}
+
+/// A replay statement that fails on one event of a pipelined batch stops
+/// the phase with that event's error, not with the "transaction is aborted"
+/// error of the events sent after it, and replays none of the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_error_names_failing_event() {
+    let setup = Setup::with_options("bg_replay_error", |spec| {
+        let capture = spec
+            .get_mut("capture")
+            .and_then(serde_yaml::Value::as_sequence_mut)
+            .unwrap();
+        let counter = capture.last_mut().unwrap();
+        counter["update"] = "UPDATE bg_counter SET hits = hits + 1 / \
+             (CASE WHEN :new.hits::bigint = 3 THEN 0 ELSE 1 END) WHERE id = :old.id"
+            .into();
+    })
+    .await;
+    setup.run(Some(Stage::Migrate)).await.unwrap();
+    let blue = setup.blue.client().await;
+    for _ in 0..5 {
+        blue.batch_execute("UPDATE bg_counter SET hits = hits + 1 WHERE id = 1")
+            .await
+            .unwrap();
+    }
+    let failing: i64 = blue
+        .query_one(
+            "SELECT seq FROM pgshift.capture_queue \
+             WHERE table_name = 'bg_counter' AND new_row ->> 'hits' = '3'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let error = setup.run(None).await.unwrap_err();
+    match &error {
+        BlueGreenError::Replay {
+            seq,
+            table,
+            op,
+            message,
+        } => {
+            assert_eq!(*seq, failing, "{error}");
+            assert_eq!(table, "bg_counter");
+            assert_eq!(op, "update");
+            assert!(message.contains("division by zero"), "{error}");
+        }
+        other => panic!("expected a replay error, got {other}"),
+    }
+    let green = setup.green.client().await;
+    assert_eq!(
+        counter_hits(&green).await,
+        0,
+        "the failed batch left nothing on green"
+    );
     setup.drop_role().await;
 }

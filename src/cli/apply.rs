@@ -85,6 +85,21 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
         steps,
         result.already_applied
     );
+    for phase in plan_phases_up_to(&plan, args.to.as_deref()) {
+        if phase.strategy != Strategy::BlueGreen {
+            continue;
+        }
+        let status = bluegreen::phase_status(executor.client(), &plan, phase).await?;
+        if let bluegreen::PhaseState::WaitingForConfirmation { .. } = status.state {
+            println!(
+                "phase {} cut over; capture keeps running on blue until you run \
+                 `pgshift confirm-cutover {} --phase {}`",
+                phase.name,
+                args.plan.display(),
+                phase.name
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
