@@ -2,7 +2,7 @@
 
 mod common;
 
-use pgshift::bluegreen::{self, Stage};
+use pgshift::bluegreen::{self, BlueGreenError, Stage};
 use pgshift::locks::PgVersion;
 use pgshift::plan::{GreenForms, GreenTarget, Hook, Plan, Side};
 
@@ -230,4 +230,51 @@ async fn dry_run_lists_stopping_tables() {
         dry.stopping_tables.unwrap(),
         ["public.clients", "public.signing_keys"]
     );
+}
+
+/// `--to` inside a blue-green phase is rejected as a `BlueGreenError`
+/// before anything runs, and the error names the version to pass.
+#[tokio::test]
+async fn partial_phase_is_rejected() {
+    let db = common::TestDb::new("bg_partial").await;
+    let path = common::repo_path("plans/oauth-bluegreen.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen(
+            "    to: \"1.3\"\n    strategy: in-place",
+            "    to: \"1.2\"\n    strategy: in-place",
+            1,
+        )
+        .replacen("    from: \"1.3\"", "    from: \"1.2\"", 1);
+    let plan = Plan::from_yaml(&path, &text).unwrap();
+    assert_eq!(plan.phases[1].versions, 3..5, "the phase spans 1.3 and 2.0");
+
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let mut executor = pgshift::exec::Executor::new(client, info, Default::default())
+        .await
+        .unwrap();
+    let options = pgshift::exec::ApplyOptions {
+        to: Some("1.3".to_string()),
+    };
+    let error = executor
+        .apply(&plan, &options, &pgshift::exec::NoopReporter)
+        .await
+        .unwrap_err();
+    let pgshift::exec::ExecError::BlueGreen(inner) = &error else {
+        panic!("expected a blue-green error, got {error}");
+    };
+    assert!(
+        matches!(**inner, BlueGreenError::PartialPhase { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("must be applied whole"), "{message}");
+    assert!(message.contains("pass `--to 2.0`"), "{message}");
+    let client = db.client().await;
+    let state: bool = client
+        .query_one("SELECT to_regclass('pgshift.runs') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(state, "nothing ran, not even the state schema");
 }

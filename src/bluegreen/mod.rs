@@ -37,11 +37,11 @@ use crate::db::{self, ConnInfo, DbError};
 use crate::exec::{
     ApplyOptions, ApplyReport, ExecError, ExecOptions, Executor, LockWait, NoopReporter,
 };
+use crate::plan::{BlueGreen, GreenForms, GreenTarget, Phase, Plan, Strategy};
+use crate::state::RunStatus;
 
 /// How long the migrate stage waits for green's run lock.
 const GREEN_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-use crate::plan::{BlueGreen, GreenForms, GreenTarget, Phase, Plan, Strategy};
-use crate::state::RunStatus;
 
 /// The stages of a blue-green phase, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -495,7 +495,7 @@ pub async fn apply(
         &StderrReporter,
     )
     .await
-    .map_err(|error| ExecError::BlueGreen(Box::new(error)))?;
+    .map_err(ExecError::from)?;
     tracing::info!(
         phase = %phase.name,
         migrations = phase_report.migrations_applied,
