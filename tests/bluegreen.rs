@@ -916,6 +916,38 @@ async fn killed_run_resumes(tag: &str, point: KillPoint) {
         "{point:?}: the run did not die by SIGKILL\n{}",
         describe(&killed)
     );
+    // The kill landed inside its stage: the journal shows it started and
+    // not done, and every earlier stage done.
+    let stage = match point {
+        KillPoint::CaptureTableInstalled => "capture",
+        KillPoint::CopyStreaming => "copy",
+        KillPoint::MigrationApplied => "migrate",
+        KillPoint::ReplayBatchOpen | KillPoint::ReplayBatchCommitted => "catch-up",
+        KillPoint::CutoverDrained | KillPoint::CutoverSwitched => "cutover",
+    };
+    let journal: Vec<(String, String)> = setup
+        .blue
+        .client()
+        .await
+        .query("SELECT stage, status FROM pgshift.bluegreen_stages", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let position = Stage::ALL.iter().position(|s| s.as_str() == stage).unwrap();
+    for earlier in &Stage::ALL[..position] {
+        assert!(
+            journal.contains(&(earlier.as_str().to_string(), "done".to_string())),
+            "{point:?}: stage {earlier} done before the kill: {journal:?}"
+        );
+    }
+    assert!(
+        journal.contains(&(stage.to_string(), "started".to_string())),
+        "{point:?}: stage {stage} started and unfinished at the kill: {journal:?}"
+    );
+    assert_eq!(journal.len(), position + 1, "{point:?}: {journal:?}");
+
     // The cutover points kill after `pause_writes` revoked the role's
     // writes on blue, so only the other points see writes after the kill.
     let paused = matches!(
