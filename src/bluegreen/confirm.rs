@@ -2,9 +2,10 @@
 //! the phase state that `pgshift status` shows.
 //!
 //! After the cutover blue keeps its old schema and its capture triggers, so
-//! switching traffic back to blue stays possible. `pgshift confirm-cutover`
-//! drops the triggers and records the confirmation; from then on a rerun of
-//! the phase does nothing.
+//! writes that still reach blue, from a client not yet switched or after a
+//! switch back, stay queued. `pgshift confirm-cutover` drops the triggers
+//! and records the confirmation. From then on a rerun of the phase does
+//! nothing.
 
 use tokio_postgres::Client;
 

@@ -153,12 +153,12 @@ pub async fn repair(args: &RepairArgs) -> Result<ExitCode> {
         println!("  {} (migration {})", row.path.display(), row.migration_id);
     }
     let question = format!("Record the new checksums of {} file(s)?", changed.len());
-    let refusal = format!(
+    let no_terminal_error = format!(
         "repair needs confirmation, but stdin is not a terminal; pass --yes to record the \
          {} new checksum(s) without asking",
         changed.len()
     );
-    if !args.yes && !ask(&question, &refusal)? {
+    if !args.yes && !ask(&question, &no_terminal_error)? {
         lock.release().await?;
         eprintln!("repair cancelled; nothing changed");
         return Ok(ExitCode::from(1));
@@ -183,12 +183,12 @@ pub async fn repair(args: &RepairArgs) -> Result<ExitCode> {
 }
 
 /// Asks `question` on the terminal. Without a terminal on stdin there is no
-/// one to ask, so it fails with `refusal`, which names `--yes`.
-fn ask(question: &str, refusal: &str) -> Result<bool> {
+/// one to ask, so it fails with `no_terminal_error`, which names `--yes`.
+fn ask(question: &str, no_terminal_error: &str) -> Result<bool> {
     use std::io::{BufRead, IsTerminal};
 
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!("{refusal}");
+        anyhow::bail!("{no_terminal_error}");
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -221,11 +221,12 @@ pub async fn confirm_cutover(args: &ConfirmCutoverArgs) -> Result<ExitCode> {
             phase.name,
             status.green.as_deref().unwrap_or("green"),
         );
-        let question = "Drop the capture triggers on blue? Switching back to blue then loses \
-                        the writes made on green";
-        let refusal = "confirm-cutover needs confirmation, but stdin is not a terminal; pass \
+        let question = "Drop the capture triggers on blue? Writes that reach blue afterwards \
+                        are no longer queued";
+        let no_terminal_error =
+            "confirm-cutover needs confirmation, but stdin is not a terminal; pass \
                        --yes to drop the capture triggers without asking";
-        if !args.yes && !ask(question, refusal)? {
+        if !args.yes && !ask(question, no_terminal_error)? {
             lock.release().await?;
             eprintln!("confirmation cancelled; capture keeps running on blue");
             return Ok(ExitCode::from(1));

@@ -44,8 +44,8 @@ pub enum Command {
     /// on purpose, after confirmation. The edits are not applied.
     Repair(RepairArgs),
     /// End a blue-green phase after its cutover: drop the capture triggers on
-    /// blue and record the confirmation. Switching back to blue is no longer
-    /// possible without losing writes afterwards.
+    /// blue (the database of --database-url) and record the confirmation.
+    /// Writes that reach blue afterwards are no longer queued.
     ConfirmCutover(ConfirmCutoverArgs),
 }
 
@@ -209,7 +209,6 @@ pub struct ConfirmCutoverArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Blue, the database the phase copied from.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
