@@ -57,6 +57,7 @@ fn run() -> ExitCode {
             Command::Status(args) => cli::apply::status(args).await,
             Command::Fix(args) => cli::fix::run(args).await,
             Command::Repair(args) => cli::apply::repair(args).await,
+            Command::ConfirmCutover(args) => cli::apply::confirm_cutover(args).await,
         }
     });
     match result {

@@ -2,9 +2,9 @@
 
 mod common;
 
-use pgshift::bluegreen::{self, Stage};
+use pgshift::bluegreen::{self, BlueGreenError, Stage};
 use pgshift::locks::PgVersion;
-use pgshift::plan::{GreenTarget, Hook, Plan, Side};
+use pgshift::plan::{GreenForms, GreenTarget, Hook, Plan, Side};
 
 fn example() -> Plan {
     Plan::load(&common::repo_path("plans/oauth-bluegreen.yaml")).unwrap()
@@ -142,6 +142,69 @@ async fn dry_run_shows_every_stage() {
     assert!(dry.stopping_tables.is_none());
 }
 
+#[test]
+fn green_forms_default_and_values() {
+    let spec = example().phases[1].blue_green.clone().unwrap();
+    assert_eq!(spec.green_forms, GreenForms::Online, "default");
+
+    let plan = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: plain",
+    )
+    .unwrap();
+    let spec = plan.phases[1].blue_green.as_ref().unwrap();
+    assert_eq!(spec.green_forms, GreenForms::Plain);
+
+    let error = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: fast",
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("unknown green_forms `fast`, expected `online` or `plain`"),
+        "{error}"
+    );
+}
+
+/// With `green_forms: plain` the dry-run names the forms and shows the
+/// statements as written, in the transaction they share.
+#[tokio::test]
+async fn dry_run_shows_plain_forms() {
+    let plan = example_with(
+        "drain_timeout: 30s",
+        "drain_timeout: 30s\n      green_forms: plain",
+    )
+    .unwrap();
+    let dry = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), None)
+        .await
+        .unwrap();
+    assert_eq!(dry.green_forms, GreenForms::Plain);
+    let mut text = Vec::new();
+    bluegreen::write_dry_run(&dry, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("green_forms: plain"), "{text}");
+    assert!(
+        text.contains(
+            "V13__token_indexes.sql step 0, in a transaction): CREATE INDEX \
+             access_tokens_tenant_expires_at_idx"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("CREATE INDEX CONCURRENTLY access_tokens_tenant_expires_at_idx"),
+        "{text}"
+    );
+
+    let plan = example();
+    let online = bluegreen::dry_run(&plan, &plan.phases[1], PgVersion::new(15, 0), None)
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    bluegreen::write_dry_run(&online, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("green_forms: online"), "{text}");
+}
+
 #[tokio::test]
 async fn dry_run_lists_stopping_tables() {
     let db = common::TestDb::new("bg_dry_run").await;
@@ -167,4 +230,51 @@ async fn dry_run_lists_stopping_tables() {
         dry.stopping_tables.unwrap(),
         ["public.clients", "public.signing_keys"]
     );
+}
+
+/// `--to` inside a blue-green phase is rejected as a `BlueGreenError`
+/// before anything runs, and the error names the version to pass.
+#[tokio::test]
+async fn partial_phase_is_rejected() {
+    let db = common::TestDb::new("bg_partial").await;
+    let path = common::repo_path("plans/oauth-bluegreen.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen(
+            "    to: \"1.3\"\n    strategy: in-place",
+            "    to: \"1.2\"\n    strategy: in-place",
+            1,
+        )
+        .replacen("    from: \"1.3\"", "    from: \"1.2\"", 1);
+    let plan = Plan::from_yaml(&path, &text).unwrap();
+    assert_eq!(plan.phases[1].versions, 3..5, "the phase spans 1.3 and 2.0");
+
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let mut executor = pgshift::exec::Executor::new(client, info, Default::default())
+        .await
+        .unwrap();
+    let options = pgshift::exec::ApplyOptions {
+        to: Some("1.3".to_string()),
+    };
+    let error = executor
+        .apply(&plan, &options, &pgshift::exec::NoopReporter)
+        .await
+        .unwrap_err();
+    let pgshift::exec::ExecError::BlueGreen(inner) = &error else {
+        panic!("expected a blue-green error, got {error}");
+    };
+    assert!(
+        matches!(**inner, BlueGreenError::PartialPhase { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("must be applied whole"), "{message}");
+    assert!(message.contains("pass `--to 2.0`"), "{message}");
+    let client = db.client().await;
+    let state: bool = client
+        .query_one("SELECT to_regclass('pgshift.runs') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(state, "nothing ran, not even the state schema");
 }

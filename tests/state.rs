@@ -30,11 +30,49 @@ async fn schema_lives_in_pgshift() {
     assert!(exists(&client, "pgshift.applied_migrations").await);
     assert!(exists(&client, "pgshift.runs").await);
     assert!(exists(&client, "pgshift.step_journal").await);
+    assert!(exists(&client, "pgshift.bluegreen_phases").await);
+    assert!(exists(&client, "pgshift.bluegreen_stages").await);
     let row = client
         .query_one("SELECT count(*) FROM pgshift.refinery_schema_history", &[])
         .await
         .unwrap();
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i64>(0), 2);
+}
+
+/// Earlier builds created the blue-green journal at the start of a phase,
+/// outside refinery. The migration that now creates it must accept those
+/// tables and add the confirmation columns.
+#[tokio::test]
+async fn journal_tables_from_earlier_builds_are_upgraded() {
+    let db = common::TestDb::new("state_bg_upgrade").await;
+    db.exec(
+        "CREATE SCHEMA pgshift;
+         CREATE TABLE pgshift.bluegreen_phases (
+             plan_name text NOT NULL, phase text NOT NULL, green text NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (plan_name, phase));
+         INSERT INTO pgshift.bluegreen_phases (plan_name, phase, green)
+             VALUES ('plan', 'phase', 'green');
+         CREATE TABLE pgshift.bluegreen_stages (
+             plan_name text NOT NULL, phase text NOT NULL, stage text NOT NULL,
+             status text NOT NULL CHECK (status IN ('started', 'done', 'failed')),
+             started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,
+             runs integer NOT NULL DEFAULT 1, error text,
+             detail jsonb NOT NULL DEFAULT '{}',
+             PRIMARY KEY (plan_name, phase, stage));",
+    )
+    .await;
+    let mut client = db.client().await;
+    state::ensure_schema(&mut client).await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT green, confirmed_at IS NULL FROM pgshift.bluegreen_phases",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "green", "rows are kept");
+    assert!(row.get::<_, bool>(1), "confirmed_at is added, empty");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::{query_error, BlueGreenError, Context};
+use super::{kill_point, query_error, BlueGreenError, Context, KillPoint};
 use crate::plan::{CaptureTable, Settings};
 
 /// Name of the row trigger on each captured table.
@@ -70,6 +70,7 @@ pub async fn run(context: &Context<'_>) -> Result<(), BlueGreenError> {
         }
         install(&context.blue, &qualified, table, &context.phase.settings).await?;
         context.reporter.capture_installed(&table.table);
+        kill_point(KillPoint::CaptureTableInstalled);
     }
     Ok(())
 }
@@ -184,10 +185,22 @@ async fn install(
     table: &CaptureTable,
     settings: &Settings,
 ) -> Result<(), BlueGreenError> {
+    let what = format!("install capture triggers on {qualified}");
+    run_with_retries(blue, &trigger_sql(qualified, table), settings, &what).await
+}
+
+/// Runs `sql` in a transaction under the phase's `lock_timeout`, and again
+/// with backoff after SQLSTATE 55P03 (lock not available), up to `retries`
+/// times.
+async fn run_with_retries(
+    blue: &Client,
+    sql: &str,
+    settings: &Settings,
+    what: &str,
+) -> Result<(), BlueGreenError> {
     let sql = format!(
-        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\n{}\nCOMMIT;",
+        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\n{sql}\nCOMMIT;",
         settings.lock_timeout.as_millis(),
-        trigger_sql(qualified, table)
     );
     let mut attempt = 0;
     loop {
@@ -198,17 +211,16 @@ async fn install(
                 let _ = blue.batch_execute("ROLLBACK").await;
                 let locked = error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
                 if !locked || attempt > settings.retries {
-                    return Err(query_error(
-                        format!("install capture triggers on {qualified} (attempt {attempt})"),
-                        "blue",
-                    )(error));
+                    return Err(query_error(format!("{what} (attempt {attempt})"), "blue")(
+                        error,
+                    ));
                 }
                 let factor = 1u32 << (attempt - 1).min(16);
                 let backoff = settings
                     .retry_backoff
                     .saturating_mul(factor)
                     .min(settings.retry_backoff_max);
-                tracing::info!(table = %qualified, attempt, "lock not available; retrying");
+                tracing::info!(what, attempt, "lock not available; retrying");
                 tokio::time::sleep(backoff.max(Duration::from_millis(10))).await;
             }
         }
@@ -216,18 +228,23 @@ async fn install(
 }
 
 /// Drops the capture triggers of every captured table on blue, after the
-/// operator confirmed the cutover. The queue stays for inspection.
-pub async fn remove(blue: &Client, tables: &[CaptureTable]) -> Result<(), BlueGreenError> {
+/// operator confirmed the cutover. `DROP TRIGGER` takes an ACCESS EXCLUSIVE
+/// lock on its table, so each table's triggers are dropped in a transaction
+/// of their own under the phase's `lock_timeout`, with retries. The queue
+/// keeps its rows for inspection.
+pub async fn remove(
+    blue: &Client,
+    tables: &[CaptureTable],
+    settings: &Settings,
+) -> Result<(), BlueGreenError> {
     for table in tables {
         let sql = format!(
-            "DROP TRIGGER IF EXISTS {TRIGGER} ON {name}; \
+            "DROP TRIGGER IF EXISTS {TRIGGER} ON {name};\n\
              DROP TRIGGER IF EXISTS {TRUNCATE_TRIGGER} ON {name};",
             name = table.table
         );
-        blue.batch_execute(&sql).await.map_err(query_error(
-            format!("drop capture triggers on {}", table.table),
-            "blue",
-        ))?;
+        let what = format!("drop capture triggers on {}", table.table);
+        run_with_retries(blue, &sql, settings, &what).await?;
     }
     Ok(())
 }

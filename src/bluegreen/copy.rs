@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config};
 
-use super::{connect_green, query_error, replay, BlueGreenError, BlueGreenReport, Context};
+use super::{
+    connect_green, kill_point, query_error, replay, BlueGreenError, BlueGreenReport, Context,
+    KillPoint,
+};
 use crate::db;
 use crate::plan::GreenTarget;
 
@@ -247,6 +250,7 @@ fn run_pipe(dump: Tool, restore: Tool, counter: &AtomicU64) -> Result<u64, Strin
                 }
                 total += n as u64;
                 counter.store(total, Ordering::Relaxed);
+                kill_point(KillPoint::CopyStreaming);
             }
             Err(e) => {
                 pipe_error = Some(format!("reading from pg_dump failed: {e}"));

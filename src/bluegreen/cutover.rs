@@ -20,7 +20,10 @@ use serde_json::Value;
 
 use super::copy::write_stats;
 use super::replay::Replayer;
-use super::{hooks, journal, query_error, BlueGreenError, BlueGreenReport, Context, Stage};
+use super::{
+    hooks, journal, kill_point, query_error, BlueGreenError, BlueGreenReport, Context, KillPoint,
+    Stage,
+};
 
 /// Transactions of blue's database that were in progress in snapshot `$1`
 /// and still are. Transaction ids are cluster-wide, so the snapshot also
@@ -57,7 +60,10 @@ pub async fn run(
     hooks::run(context, &spec.hooks.pause_writes, "pause_writes").await?;
     let drained = drain(context, &mut replayer, report).await;
     let verified = match drained {
-        Ok(backlog) => verify(context, &baseline).await.map(|()| backlog),
+        Ok(backlog) => {
+            kill_point(KillPoint::CutoverDrained);
+            verify(context, &baseline).await.map(|()| backlog)
+        }
         Err(error) => Err(error),
     };
     let backlog = match verified {
@@ -70,6 +76,7 @@ pub async fn run(
     };
 
     hooks::run(context, &spec.hooks.switch_traffic, "switch_traffic").await?;
+    kill_point(KillPoint::CutoverSwitched);
     let switched = serde_json::json!({ "switched": true, "backlog": backlog });
     journal::record_progress(
         &context.blue,

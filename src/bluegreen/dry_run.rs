@@ -9,13 +9,14 @@ use tokio_postgres::Client;
 use super::copy::{dump_args, restore_args, EXCLUDED_DATA};
 use super::{capture, BlueGreenError, Stage};
 use crate::locks::PgVersion;
-use crate::plan::{Hook, Phase, Plan, Side};
+use crate::plan::{GreenForms, Hook, Phase, Plan, Side};
 
 /// The dry-run of one blue-green phase.
 #[derive(Debug, serde::Serialize)]
 pub struct BlueGreenDryRun {
     pub phase: String,
     pub green: String,
+    pub green_forms: GreenForms,
     pub stages: Vec<StagePlan>,
     pub replay: Vec<ReplayPlan>,
     /// Tables on blue outside `capture` and `allow_writes`: a write to any
@@ -105,14 +106,32 @@ pub async fn dry_run(
     copy_actions.extend(hooks(&h.after_copy, "after_copy"));
 
     let mut migrate_actions = hooks(&h.before_migrate, "before_migrate");
+    migrate_actions.push(match spec.green_forms {
+        GreenForms::Online => {
+            "green_forms: online (the migrations run in their online forms, as in place)"
+                .to_string()
+        }
+        GreenForms::Plain => {
+            "green_forms: plain (the migrations run as written; no traffic reaches green)"
+                .to_string()
+        }
+    });
     for version_entry in &plan.versions[phase.versions.clone()] {
         for migration in &version_entry.migrations {
-            let steps = crate::rewrite::plan_migration(migration, version)
-                .map_err(crate::exec::ExecError::from)?;
+            let steps = match spec.green_forms {
+                GreenForms::Online => crate::rewrite::plan_migration(migration, version),
+                GreenForms::Plain => crate::rewrite::plan_migration_plain(migration, version),
+            }
+            .map_err(crate::exec::ExecError::from)?;
             for step in steps {
+                let place = if step.in_transaction() {
+                    "in a transaction"
+                } else {
+                    "outside a transaction"
+                };
                 for statement in &step.statements {
                     migrate_actions.push(format!(
-                        "on green ({} step {}): {}",
+                        "on green ({} step {}, {place}): {}",
                         migration.path.display(),
                         step.index,
                         statement.sql.trim()
@@ -187,6 +206,7 @@ pub async fn dry_run(
     Ok(BlueGreenDryRun {
         phase: phase.name.clone(),
         green,
+        green_forms: spec.green_forms,
         stages,
         replay,
         stopping_tables,

@@ -1,42 +1,12 @@
 //! The stage journal of blue-green phases, kept on blue in pgshift's schema.
-//!
-//! TODO: these tables are created here with `IF NOT EXISTS`; they belong in
-//! a refinery migration of the state schema next to the step journal.
+//! Its tables come from the state schema's refinery migrations
+//! (`migrations/V2__bluegreen_journal.sql`), which `Executor::begin_run`
+//! brings up to date before a phase starts.
 
 use tokio_postgres::Client;
 
 use super::{query_error, BlueGreenError, Stage};
 use crate::plan::{Phase, Plan};
-
-const TABLES: &str = "
-CREATE SCHEMA IF NOT EXISTS pgshift;
-CREATE TABLE IF NOT EXISTS pgshift.bluegreen_phases (
-    plan_name      text NOT NULL,
-    phase          text NOT NULL,
-    green          text NOT NULL,
-    created_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (plan_name, phase)
-);
-CREATE TABLE IF NOT EXISTS pgshift.bluegreen_stages (
-    plan_name   text NOT NULL,
-    phase       text NOT NULL,
-    stage       text NOT NULL,
-    status      text NOT NULL CHECK (status IN ('started', 'done', 'failed')),
-    started_at  timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    runs        integer NOT NULL DEFAULT 1,
-    error       text,
-    detail      jsonb NOT NULL DEFAULT '{}',
-    PRIMARY KEY (plan_name, phase, stage)
-);
-";
-
-/// Creates the journal tables when missing.
-pub async fn ensure_tables(blue: &Client) -> Result<(), BlueGreenError> {
-    blue.batch_execute(TABLES)
-        .await
-        .map_err(query_error("create the blue-green journal", "blue"))
-}
 
 /// Records the phase and its green target; a rerun must name the same green.
 pub async fn register_phase(
@@ -186,4 +156,116 @@ pub async fn mark_failed(
     .await
     .map_err(query_error("write the stage journal", "blue"))?;
     Ok(())
+}
+
+/// The operator's confirmation of a phase's cutover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// `confirmed_at` as text.
+    pub at: String,
+    /// The database role that confirmed.
+    pub by: String,
+}
+
+/// Returns the confirmation of the phase, when one is recorded.
+pub async fn confirmation(
+    blue: &Client,
+    plan_name: &str,
+    phase_name: &str,
+) -> Result<Option<Confirmation>, BlueGreenError> {
+    let row = blue
+        .query_opt(
+            "SELECT confirmed_at::text, coalesce(confirmed_by, '') \
+             FROM pgshift.bluegreen_phases \
+             WHERE plan_name = $1 AND phase = $2 AND confirmed_at IS NOT NULL",
+            &[&plan_name, &phase_name],
+        )
+        .await
+        .map_err(query_error("read the phase journal", "blue"))?;
+    Ok(row.map(|row| Confirmation {
+        at: row.get(0),
+        by: row.get(1),
+    }))
+}
+
+/// Records that the operator confirmed the phase's cutover.
+pub async fn record_confirmation(
+    blue: &Client,
+    plan_name: &str,
+    phase_name: &str,
+) -> Result<(), BlueGreenError> {
+    blue.execute(
+        "UPDATE pgshift.bluegreen_phases SET confirmed_at = now(), confirmed_by = current_user \
+         WHERE plan_name = $1 AND phase = $2",
+        &[&plan_name, &phase_name],
+    )
+    .await
+    .map_err(query_error("record the confirmation", "blue"))?;
+    Ok(())
+}
+
+/// One row of `pgshift.bluegreen_stages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRow {
+    pub stage: String,
+    /// `started`, `done` or `failed`.
+    pub status: String,
+    /// How many runs started the stage.
+    pub runs: i32,
+    /// `finished_at` as text, for done and failed stages.
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// Returns the recorded green target and the stage rows of a phase, or
+/// `None` when no run of the phase started. Creates nothing: a database
+/// without the journal tables has no phase.
+pub async fn phase_rows(
+    blue: &Client,
+    plan_name: &str,
+    phase_name: &str,
+) -> Result<Option<(String, Vec<StageRow>)>, BlueGreenError> {
+    let exists: bool = blue
+        .query_one(
+            "SELECT to_regclass('pgshift.bluegreen_stages') IS NOT NULL \
+                    AND to_regclass('pgshift.bluegreen_phases') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(query_error("look up the phase journal", "blue"))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let Some(phase) = blue
+        .query_opt(
+            "SELECT green FROM pgshift.bluegreen_phases WHERE plan_name = $1 AND phase = $2",
+            &[&plan_name, &phase_name],
+        )
+        .await
+        .map_err(query_error("read the phase journal", "blue"))?
+    else {
+        return Ok(None);
+    };
+    let rows = blue
+        .query(
+            "SELECT stage, status, runs, finished_at::text, error, detail::text \
+             FROM pgshift.bluegreen_stages WHERE plan_name = $1 AND phase = $2",
+            &[&plan_name, &phase_name],
+        )
+        .await
+        .map_err(query_error("read the stage journal", "blue"))?;
+    let stages = rows
+        .iter()
+        .map(|row| StageRow {
+            stage: row.get(0),
+            status: row.get(1),
+            runs: row.get(2),
+            finished_at: row.get(3),
+            error: row.get(4),
+            detail: serde_json::from_str(row.get(5)).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Some((phase.get(0), stages)))
 }

@@ -14,6 +14,7 @@
 //! skips done stages, so a finished copy is never repeated.
 
 mod capture;
+mod confirm;
 mod copy;
 mod cutover;
 mod dry_run;
@@ -22,7 +23,9 @@ mod journal;
 mod replay;
 mod reporter;
 
+pub use confirm::{confirm_cutover, phase_status, ConfirmOutcome, PhaseState, PhaseStatus};
 pub use dry_run::{dry_run, write_dry_run};
+pub use journal::{Confirmation, StageRow};
 pub use reporter::{BlueGreenReporter, NoopBlueGreenReporter, StderrReporter};
 
 use std::path::PathBuf;
@@ -31,9 +34,14 @@ use std::time::Duration;
 use tokio_postgres::{Client, Config};
 
 use crate::db::{self, ConnInfo, DbError};
-use crate::exec::{ApplyOptions, ApplyReport, ExecError, ExecOptions, Executor, NoopReporter};
-use crate::plan::{BlueGreen, GreenTarget, Phase, Plan, Strategy};
+use crate::exec::{
+    ApplyOptions, ApplyReport, ExecError, ExecOptions, Executor, LockWait, NoopReporter,
+};
+use crate::plan::{BlueGreen, GreenForms, GreenTarget, Phase, Plan, Strategy};
 use crate::state::RunStatus;
+
+/// How long the migrate stage waits for green's run lock.
+const GREEN_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The stages of a blue-green phase, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -141,6 +149,18 @@ pub enum BlueGreenError {
 
     #[error("blue-green phase {phase}: {message}")]
     Invalid { phase: String, message: String },
+
+    #[error(
+        "phase {phase} uses the blue-green strategy and must be applied whole\n\
+         hint: pass `--to {to}`, or leave out `--to` when it is the last phase"
+    )]
+    PartialPhase { phase: String, to: String },
+
+    #[error(
+        "the cutover of phase {phase} cannot be confirmed: the phase is {state}\n\
+         hint: run `pgshift apply` until the cutover is done, then confirm"
+    )]
+    NotCutOver { phase: String, state: String },
 
     #[error("{0}")]
     Copy(String),
@@ -255,9 +275,19 @@ async fn run_stages(
     reporter: &dyn BlueGreenReporter,
 ) -> Result<BlueGreenReport, BlueGreenError> {
     let (blue, _notices) = db::connect_config(blue_config).await?;
-    journal::ensure_tables(&blue).await?;
     let green_config = green_config(blue_config, &spec.green)?;
     journal::register_phase(&blue, plan, phase, &db::redacted(&green_config)).await?;
+    if journal::confirmation(&blue, &plan.name, &phase.name)
+        .await?
+        .is_some()
+    {
+        // Capture is gone from blue, so the stages must not be checked or
+        // run again.
+        return Ok(BlueGreenReport {
+            skipped: Stage::ALL.to_vec(),
+            ..BlueGreenReport::default()
+        });
+    }
 
     let context = Context {
         plan,
@@ -282,7 +312,8 @@ async fn run_stages(
         }
         reporter.stage_started(stage);
         let before = hooks::before(spec, stage);
-        hooks::run(&context, before, &format!("before_{}", stage.as_str())).await?;
+        let key = stage.as_str().replace('-', "_");
+        hooks::run(&context, before, &format!("before_{key}")).await?;
         journal::mark_started(&context.blue, plan, phase, stage).await?;
 
         let outcome = match stage {
@@ -301,7 +332,7 @@ async fn run_stages(
         };
         journal::mark_done(&context.blue, plan, phase, stage, &detail).await?;
         let after = hooks::after(spec, stage);
-        hooks::run(&context, after, &format!("after_{}", stage.as_str())).await?;
+        hooks::run(&context, after, &format!("after_{key}")).await?;
         reporter.stage_finished(stage);
         report.ran.push(stage);
 
@@ -343,7 +374,17 @@ async fn migrate_green(
         pooler_suspected: false,
         notices,
     };
-    let mut green = Executor::new(client, info, ExecOptions::default()).await?;
+    // This run has the run lock on blue, so a holder of green's run lock is
+    // the session of a killed earlier run. The server ends that session
+    // once it notices the closed socket.
+    let options = ExecOptions {
+        lock_wait: LockWait::Wait {
+            poll: Duration::from_millis(100),
+            timeout: Some(GREEN_LOCK_TIMEOUT),
+        },
+        ..ExecOptions::default()
+    };
+    let mut green = Executor::new(client, info, options).await?;
     let run_id = green.begin_run(&context.plan.name, &NoopReporter).await?;
     let result = migrate_in_run(context, &mut green).await;
     let status = if result.is_ok() {
@@ -374,8 +415,15 @@ async fn migrate_in_run(
             if applied.contains(&migration.id) {
                 continue;
             }
-            let steps = crate::rewrite::plan_migration(migration, green.server_version())
-                .map_err(ExecError::from)?;
+            let steps = match context.spec.green_forms {
+                GreenForms::Online => {
+                    crate::rewrite::plan_migration(migration, green.server_version())
+                }
+                GreenForms::Plain => {
+                    crate::rewrite::plan_migration_plain(migration, green.server_version())
+                }
+            }
+            .map_err(ExecError::from)?;
             context
                 .reporter
                 .migration_started(&migration.id, &version.name);
@@ -389,6 +437,7 @@ async fn migrate_in_run(
                 )
                 .await?;
             count += 1;
+            kill_point(KillPoint::MigrationApplied);
         }
     }
     Ok(count)
@@ -423,11 +472,11 @@ pub async fn apply(
         return Ok(None);
     };
     if phase.versions.end - 1 != last {
-        return Err(ExecError::Unsupported(format!(
-            "phase {} uses the blue-green strategy and must be applied whole: \
-             pass `--to {}`, or leave out `--to` when it is the last phase",
-            phase.name, phase.to
-        )));
+        return Err(BlueGreenError::PartialPhase {
+            phase: phase.name.clone(),
+            to: phase.to.clone(),
+        }
+        .into());
     }
 
     let mut report = ApplyReport::default();
@@ -446,7 +495,7 @@ pub async fn apply(
         &StderrReporter,
     )
     .await
-    .map_err(|e| ExecError::Unsupported(e.to_string()))?;
+    .map_err(ExecError::from)?;
     tracing::info!(
         phase = %phase.name,
         migrations = phase_report.migrations_applied,
@@ -455,15 +504,79 @@ pub async fn apply(
     Ok(Some(report))
 }
 
-/// Ends capture on blue after the operator confirmed the cutover: drops the
-/// capture triggers of the phase's tables. Until then blue keeps queueing
-/// writes, so switching back to blue stays possible.
-pub async fn confirm_cutover(blue: &Client, phase: &Phase) -> Result<(), BlueGreenError> {
-    let spec = phase
-        .blue_green
-        .as_ref()
-        .ok_or_else(|| BlueGreenError::MissingBlock {
-            phase: phase.name.clone(),
-        })?;
-    capture::remove(blue, &spec.capture).await
+/// The environment variable that names a kill point, for the kill tests.
+pub const KILL_POINT_ENV: &str = "PGSHIFT_KILL_POINT";
+
+/// Named places inside the stages where a test can have the process killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillPoint {
+    /// Capture: after the first table's triggers are installed.
+    CaptureTableInstalled,
+    /// Copy: after the first bytes of the archive reached `pg_restore`.
+    CopyStreaming,
+    /// Migrate: after a migration was applied on green.
+    MigrationApplied,
+    /// Catch-up or cutover: a replay batch ran on green and is not committed.
+    ReplayBatchOpen,
+    /// Catch-up or cutover: a replay batch is committed on green.
+    ReplayBatchCommitted,
+    /// Cutover: writes are paused and the queue is drained; the checks have
+    /// not run.
+    CutoverDrained,
+    /// Cutover: the `switch_traffic` hooks ran; the journal does not record
+    /// the switch yet.
+    CutoverSwitched,
+}
+
+impl KillPoint {
+    pub const ALL: [KillPoint; 7] = [
+        KillPoint::CaptureTableInstalled,
+        KillPoint::CopyStreaming,
+        KillPoint::MigrationApplied,
+        KillPoint::ReplayBatchOpen,
+        KillPoint::ReplayBatchCommitted,
+        KillPoint::CutoverDrained,
+        KillPoint::CutoverSwitched,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KillPoint::CaptureTableInstalled => "capture-table-installed",
+            KillPoint::CopyStreaming => "copy-streaming",
+            KillPoint::MigrationApplied => "migration-applied",
+            KillPoint::ReplayBatchOpen => "replay-batch-open",
+            KillPoint::ReplayBatchCommitted => "replay-batch-committed",
+            KillPoint::CutoverDrained => "cutover-drained",
+            KillPoint::CutoverSwitched => "cutover-switched",
+        }
+    }
+}
+
+/// Sends SIGKILL to this process when `PGSHIFT_KILL_POINT` names `point`.
+/// The kill tests use it to end `pgshift apply` at a known place inside a
+/// stage, the way `kill -9` would: no destructor, rollback or journal write
+/// runs. Outside tests the variable is unset and this only reads it.
+pub(crate) fn kill_point(point: KillPoint) {
+    let Some(wanted) = std::env::var_os(KILL_POINT_ENV) else {
+        return;
+    };
+    if wanted != point.as_str() {
+        return;
+    }
+    eprintln!(
+        "{KILL_POINT_ENV}={}: sending SIGKILL to this process",
+        point.as_str()
+    );
+    let pid = std::process::id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    if let Err(error) = sent {
+        eprintln!("{KILL_POINT_ENV}: cannot run kill: {error}");
+        std::process::abort();
+    }
+    // The signal may arrive a moment after `kill` returns.
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }

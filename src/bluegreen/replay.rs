@@ -14,14 +14,19 @@
 //! `pgshift.bluegreen_replay`, so a killed run never replays an event twice.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use pg_query::protobuf::Token;
 use serde_json::Value;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
-use super::{connect_green, query_error, BlueGreenError, BlueGreenReport, Context};
+use super::{
+    connect_green, kill_point, query_error, BlueGreenError, BlueGreenReport, Context, KillPoint,
+};
 use crate::plan::{ReplayStatement, RowImage};
 
 const POSITION_DDL: &str = "
@@ -240,37 +245,63 @@ impl<'c, 'a> Replayer<'c, 'a> {
             self.prepare(&table, &op).await?;
         }
 
-        let transaction = self
-            .green
-            .transaction()
-            .await
-            .map_err(query_error("begin a replay batch", "green"))?;
-        let mut last = 0;
+        // Bind every event's values before anything is sent, so a captured
+        // row that does not fit its statement fails the batch up front.
+        let mut bound = Vec::with_capacity(events.len());
         for event in events {
             let seq: i64 = event.get(0);
             let table: String = event.get(1);
             let op: String = event.get(2);
             let old_row: Option<String> = event.get(3);
             let new_row: Option<String> = event.get(4);
-            let fail = |message: String| BlueGreenError::Replay {
-                seq,
-                table: table.clone(),
-                op: op.clone(),
-                message,
-            };
             let prepared = &self.statements[&(table.clone(), op.clone())];
-            let values = bind_values(&prepared.replay, old_row.as_deref(), new_row.as_deref())
-                .map_err(fail)?;
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-                .iter()
-                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            transaction
-                .execute(&prepared.statement, &params)
-                .await
-                .map_err(|e| fail(db_message(&e)))?;
-            last = seq;
+            match bind_values(&prepared.replay, old_row.as_deref(), new_row.as_deref()) {
+                Ok(values) => bound.push((seq, table, op, values)),
+                Err(message) => {
+                    return Err(BlueGreenError::Replay {
+                        seq,
+                        table,
+                        op,
+                        message,
+                    })
+                }
+            }
         }
+
+        let transaction = self
+            .green
+            .transaction()
+            .await
+            .map_err(query_error("begin a replay batch", "green"))?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = bound
+            .iter()
+            .map(|(_, _, _, values)| values.iter().map(|v| v as &(dyn ToSql + Sync)).collect())
+            .collect();
+        let statements = &self.statements;
+        let executions = bound
+            .iter()
+            .zip(&params)
+            .map(|((_, table, op, _), params)| {
+                let prepared = &statements[&(table.clone(), op.clone())];
+                transaction.execute(&prepared.statement, params)
+            })
+            .collect();
+        let results = execute_in_order(executions).await;
+        // After the first failure the transaction is aborted and every later
+        // statement fails with 25P02, so the first error in seq order is
+        // the one to report.
+        for ((seq, table, op, _), result) in bound.iter().zip(results) {
+            if let Err(error) = result {
+                return Err(BlueGreenError::Replay {
+                    seq: *seq,
+                    table: table.clone(),
+                    op: op.clone(),
+                    message: db_message(&error),
+                });
+            }
+        }
+        let last = bound.last().map_or(0, |(seq, _, _, _)| *seq);
+        kill_point(KillPoint::ReplayBatchOpen);
         let count = events.len() as i64;
         transaction
             .execute(
@@ -289,6 +320,7 @@ impl<'c, 'a> Replayer<'c, 'a> {
             .commit()
             .await
             .map_err(query_error("commit a replay batch", "green"))?;
+        kill_point(KillPoint::ReplayBatchCommitted);
         Ok(last)
     }
 
@@ -346,6 +378,48 @@ impl<'c, 'a> Replayer<'c, 'a> {
         self.statements.insert(key, Prepared { statement, replay });
         Ok(())
     }
+}
+
+/// Runs the replay statements of a batch pipelined: every request is sent
+/// before the first response is read, so a batch costs about one round trip
+/// instead of one per event.
+///
+/// tokio-postgres queues a request on the connection when its future is
+/// first polled, and the server runs the requests of one connection in the
+/// order they arrive. The first pass therefore polls every future once, in
+/// index order, which keeps blue's `seq` order on green. Responses arrive in
+/// the same order, so later passes resume at the first unfinished future.
+async fn execute_in_order<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Future,
+{
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut sent = 0;
+    let mut next = 0;
+    std::future::poll_fn(|cx| {
+        while sent < futures.len() {
+            if let Poll::Ready(output) = futures[sent].as_mut().poll(cx) {
+                outputs[sent] = Some(output);
+            }
+            sent += 1;
+        }
+        while next < futures.len() {
+            if outputs[next].is_none() {
+                match futures[next].as_mut().poll(cx) {
+                    Poll::Ready(output) => outputs[next] = Some(output),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            next += 1;
+        }
+        Poll::Ready(())
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|output| output.expect("every future finished"))
+        .collect()
 }
 
 /// Replaces each `$n` of `sql` with `($n::text::<type n>)`.

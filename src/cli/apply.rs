@@ -18,7 +18,7 @@ use pgshift::report;
 use pgshift::state;
 
 use super::lint::parse_version;
-use super::{ApplyArgs, RepairArgs, ReportFormat, StatusArgs};
+use super::{ApplyArgs, ConfirmCutoverArgs, RepairArgs, ReportFormat, StatusArgs};
 
 /// Exit code after Ctrl-C, as shells report a process ended by SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -91,6 +91,21 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> Result<ExitCode> {
         steps,
         result.already_applied
     );
+    for phase in plan_phases_up_to(&plan, args.to.as_deref()) {
+        if phase.strategy != Strategy::BlueGreen {
+            continue;
+        }
+        let status = bluegreen::phase_status(executor.client(), &plan, phase).await?;
+        if let bluegreen::PhaseState::WaitingForConfirmation { .. } = status.state {
+            println!(
+                "phase {} cut over; capture keeps running on blue until you run \
+                 `pgshift confirm-cutover {} --phase {}`",
+                phase.name,
+                args.plan.display(),
+                phase.name
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -166,7 +181,13 @@ pub async fn repair(args: &RepairArgs) -> Result<ExitCode> {
     for row in &changed {
         println!("  {} (migration {})", row.path.display(), row.migration_id);
     }
-    if !args.yes && !confirm(changed.len())? {
+    let question = format!("Record the new checksums of {} file(s)?", changed.len());
+    let no_terminal_error = format!(
+        "repair needs confirmation, but stdin is not a terminal; pass --yes to record the \
+         {} new checksum(s) without asking",
+        changed.len()
+    );
+    if !args.yes && !ask(&question, &no_terminal_error)? {
         lock.release().await?;
         eprintln!("repair cancelled; nothing changed");
         return Ok(ExitCode::from(1));
@@ -190,22 +211,111 @@ pub async fn repair(args: &RepairArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks on the terminal whether to record `count` new checksums. Without a
-/// terminal on stdin there is no one to ask, so it fails and names `--yes`.
-fn confirm(count: usize) -> Result<bool> {
+/// Asks `question` on the terminal. Without a terminal on stdin there is no
+/// one to ask, so it fails with `no_terminal_error`, which names `--yes`.
+fn ask(question: &str, no_terminal_error: &str) -> Result<bool> {
     use std::io::{BufRead, IsTerminal};
 
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "repair needs confirmation, but stdin is not a terminal; \
-             pass --yes to record the {count} new checksum(s) without asking"
-        );
+        anyhow::bail!("{no_terminal_error}");
     }
-    eprint!("Record the new checksums of {count} file(s)? [y/N] ");
+    eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Runs `confirm-cutover`: removes capture from blue after a blue-green
+/// phase's cutover and records the confirmation, after asking.
+pub async fn confirm_cutover(args: &ConfirmCutoverArgs) -> Result<ExitCode> {
+    let plan = Plan::load(&args.plan)?;
+    let phase = blue_green_phase(&plan, args)?;
+    let (client, info) = db::connect(args.connection.database_url.as_deref()).await?;
+    let target = info.redacted();
+
+    // The run lock keeps an `apply` of the phase from running beside the
+    // removal of its triggers.
+    let lock = RunLock::acquire(
+        &info.config,
+        RUN_LOCK_KEY,
+        LockWait::Fail,
+        &exec::NoopReporter,
+    )
+    .await?;
+    let status = bluegreen::phase_status(&client, &plan, phase).await?;
+    if let bluegreen::PhaseState::WaitingForConfirmation { cut_over_at } = &status.state {
+        println!(
+            "{target}: phase {} cut over to {} at {cut_over_at}; capture still runs on blue",
+            phase.name,
+            status.green.as_deref().unwrap_or("green"),
+        );
+        let question = "Drop the capture triggers on blue? Writes that reach blue afterwards \
+                        are no longer queued";
+        let no_terminal_error =
+            "confirm-cutover needs confirmation, but stdin is not a terminal; pass \
+                       --yes to drop the capture triggers without asking";
+        if !args.yes && !ask(question, no_terminal_error)? {
+            lock.release().await?;
+            eprintln!("confirmation cancelled; capture keeps running on blue");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let outcome = bluegreen::confirm_cutover(&client, &plan, phase).await;
+    lock.release().await?;
+    match outcome? {
+        bluegreen::ConfirmOutcome::Confirmed => println!(
+            "{target}: confirmed the cutover of phase {}; capture triggers dropped on blue",
+            phase.name
+        ),
+        bluegreen::ConfirmOutcome::AlreadyConfirmed(confirmation) => println!(
+            "{target}: the cutover of phase {} was already confirmed at {} by {}; nothing \
+             changed",
+            phase.name, confirmation.at, confirmation.by
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Returns the blue-green phase named by `--phase`, or the plan's only one.
+fn blue_green_phase<'a>(plan: &'a Plan, args: &ConfirmCutoverArgs) -> Result<&'a Phase> {
+    let phases: Vec<&Phase> = plan
+        .phases
+        .iter()
+        .filter(|p| p.strategy == Strategy::BlueGreen)
+        .collect();
+    let names = || {
+        phases
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&args.phase, phases.as_slice()) {
+        (_, []) => anyhow::bail!(
+            "the plan {} has no blue-green phase; confirm-cutover ends a phase with \
+             `strategy: blue-green`",
+            args.plan.display()
+        ),
+        (None, [only]) => Ok(only),
+        (None, _) => anyhow::bail!(
+            "the plan {} has several blue-green phases ({}); name one with --phase",
+            args.plan.display(),
+            names()
+        ),
+        (Some(name), _) => phases
+            .iter()
+            .find(|p| &p.name == name)
+            .copied()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--phase {name}: the plan {} has no blue-green phase {name}; its \
+                     blue-green phases are {}",
+                    args.plan.display(),
+                    names()
+                )
+            }),
+    }
 }
 
 /// Prints what `apply` would run. With a database, applied migrations are
@@ -329,6 +439,13 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
         "{applied} applied, {pending} pending, {changed} changed since applied, \
          {missing} applied but missing from the plan"
     );
+    for phase in plan
+        .phases
+        .iter()
+        .filter(|p| p.strategy == Strategy::BlueGreen)
+    {
+        print_phase_status(&client, &plan, phase, &args.plan).await?;
+    }
     if changed > 0 {
         eprintln!(
             "error: {changed} applied migration file(s) changed since they were applied; \
@@ -338,6 +455,37 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the state of a blue-green phase, and what the operator does next
+/// when it waits for confirmation.
+async fn print_phase_status(
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    phase: &Phase,
+    plan_path: &std::path::Path,
+) -> Result<()> {
+    let status = bluegreen::phase_status(client, plan, phase).await?;
+    let green = status
+        .green
+        .as_deref()
+        .map(|g| format!(", green {g}"))
+        .unwrap_or_default();
+    println!(
+        "phase {} (blue-green{green}): {}",
+        phase.name,
+        status.state.describe()
+    );
+    if let bluegreen::PhaseState::WaitingForConfirmation { .. } = status.state {
+        println!(
+            "  capture still runs on blue. Once green serves correctly, run \
+             `pgshift confirm-cutover {} --phase {}`; to roll back, switch traffic back \
+             to blue (see docs/blue-green.md)",
+            plan_path.display(),
+            phase.name
+        );
+    }
+    Ok(())
 }
 
 fn version_names(plan: &Plan) -> String {

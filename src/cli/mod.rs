@@ -44,6 +44,10 @@ pub enum Command {
     /// Record the new checksums of applied migration files that were edited
     /// on purpose, after confirmation. The edits are not applied.
     Repair(RepairArgs),
+    /// End a blue-green phase after its cutover: drop the capture triggers on
+    /// blue (the database of --database-url) and record the confirmation.
+    /// Writes that reach blue afterwards are no longer queued.
+    ConfirmCutover(ConfirmCutoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +211,24 @@ pub struct FixArgs {
     /// are listed as skipped or unchecked.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmCutoverArgs {
+    /// The plan file (YAML).
+    pub plan: PathBuf,
+
+    /// The blue-green phase to confirm; needed only when the plan has more
+    /// than one.
+    #[arg(long, value_name = "NAME")]
+    pub phase: Option<String>,
+
+    /// Confirm without asking. Needed when stdin is not a terminal.
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -169,6 +169,17 @@ pub enum ExecError {
 
     #[error("{0}")]
     Unsupported(String),
+
+    /// A blue-green phase failed. Boxed because `BlueGreenError` contains an
+    /// `ExecError` itself.
+    #[error(transparent)]
+    BlueGreen(Box<crate::bluegreen::BlueGreenError>),
+}
+
+impl From<crate::bluegreen::BlueGreenError> for ExecError {
+    fn from(error: crate::bluegreen::BlueGreenError) -> Self {
+        ExecError::BlueGreen(Box::new(error))
+    }
 }
 
 fn detail_and_hint(detail: &Option<String>, hint: &Option<String>) -> String {

@@ -503,11 +503,16 @@ fn settings_of(plan: &Plan, index: usize) -> Result<&Settings, ExecError> {
         return Ok(DEFAULT.get_or_init(Settings::default));
     };
     if phase.strategy == Strategy::BlueGreen {
-        // TODO: the blue-green strategy is not implemented in the executor.
-        return Err(ExecError::Unsupported(format!(
-            "phase {} uses the blue-green strategy, which `apply` cannot run yet",
-            phase.name
-        )));
+        // `apply` hands any range that reaches a blue-green phase to
+        // `bluegreen::apply`, which runs the phase's migrations on green and
+        // calls back here only for the versions before the phase.
+        return Err(crate::bluegreen::BlueGreenError::Invalid {
+            phase: phase.name.clone(),
+            message: "its versions run on green through the blue-green stages, not in \
+                      place on blue"
+                .to_string(),
+        }
+        .into());
     }
     Ok(&phase.settings)
 }

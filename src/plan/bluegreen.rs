@@ -33,7 +33,46 @@ pub struct BlueGreen {
     /// How long the cutover waits, after writes are paused, for
     /// transactions that were open on blue to end.
     pub drain_timeout: Duration,
+    /// The forms in which green runs the phase's migrations.
+    pub green_forms: GreenForms,
     pub hooks: Hooks,
+}
+
+/// The forms of the statements that green runs (`green_forms`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GreenForms {
+    /// The online forms that `apply` runs in place: concurrent index
+    /// builds, `NOT VALID` constraints validated later, and so on.
+    #[default]
+    Online,
+    /// The statements as written in the migration files. No application
+    /// traffic reaches green before the cutover, so the locks of the plain
+    /// forms block no application session, and a plain index build or constraint check is
+    /// one pass instead of two.
+    Plain,
+}
+
+impl GreenForms {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GreenForms::Online => "online",
+            GreenForms::Plain => "plain",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GreenForms {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "online" => Ok(GreenForms::Online),
+            "plain" => Ok(GreenForms::Plain),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown green_forms `{other}`, expected `online` or `plain`"
+            ))),
+        }
+    }
 }
 
 /// The green database.
@@ -163,6 +202,8 @@ pub(super) struct RawBlueGreen {
     pub batch_size: Option<u32>,
     #[serde(default)]
     pub drain_timeout: Option<PlanDuration>,
+    #[serde(default)]
+    pub green_forms: GreenForms,
     #[serde(default)]
     pub hooks: RawHooks,
 }
@@ -301,6 +342,7 @@ pub(super) fn resolve(raw: &RawBlueGreen, at: &str) -> Result<BlueGreen, String>
         catch_up_threshold: raw.catch_up_threshold.unwrap_or(DEFAULT_CATCH_UP_THRESHOLD),
         batch_size,
         drain_timeout: raw.drain_timeout.map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0),
+        green_forms: raw.green_forms,
         hooks: resolve_hooks(&raw.hooks, &format!("{at}.hooks"))?,
     })
 }

@@ -14,8 +14,8 @@ mod discover;
 mod raw;
 
 pub use bluegreen::{
-    parse_replay, BlueGreen, CaptureTable, GreenTarget, Hook, Hooks, ReplayStatement, RowImage,
-    RowValue, Side,
+    parse_replay, BlueGreen, CaptureTable, GreenForms, GreenTarget, Hook, Hooks, ReplayStatement,
+    RowImage, RowValue, Side,
 };
 
 use discover::NumericId;

@@ -194,7 +194,27 @@ pub fn plan_migration_with(
     version: PgVersion,
     facts: &SchemaFacts,
 ) -> Result<FilePlan, RewriteError> {
-    let file = AnalyzedFile::new(
+    let file = analyze_migration(migration, version)?;
+    plan_file_with(&file, facts)
+}
+
+/// Groups a migration's statements into steps as written, without online
+/// forms: a blue-green phase runs them so on green, where no application
+/// waits for the locks. Statements that cannot run in a transaction block
+/// still get steps of their own.
+pub fn plan_migration_plain(
+    migration: &crate::plan::Migration,
+    version: PgVersion,
+) -> Result<Vec<Step>, RewriteError> {
+    let file = analyze_migration(migration, version)?;
+    plan_units(&file, &SchemaFacts::default(), false).map(|plan| plan.steps)
+}
+
+fn analyze_migration(
+    migration: &crate::plan::Migration,
+    version: PgVersion,
+) -> Result<AnalyzedFile, RewriteError> {
+    AnalyzedFile::new(
         &migration.path,
         migration.sql.clone(),
         migration.autocommit,
@@ -205,8 +225,7 @@ pub fn plan_migration_with(
         line: e.line,
         column: e.column,
         message: e.message,
-    })?;
-    plan_file_with(&file, facts)
+    })
 }
 
 /// Groups the statements of an analyzed file into steps, rewriting those
@@ -218,6 +237,16 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
 /// Like [`plan_file`], with facts about the schema. The facts are updated
 /// with what the file's own statements change as planning goes on.
 pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePlan, RewriteError> {
+    plan_units(file, facts, true)
+}
+
+/// Plans the steps of a file; with `online` false every statement keeps
+/// the form it has in the file.
+fn plan_units(
+    file: &AnalyzedFile,
+    facts: &SchemaFacts,
+    online: bool,
+) -> Result<FilePlan, RewriteError> {
     reject_unsupported(file)?;
     let mut facts = facts.clone();
     let mut notes = Vec::new();
@@ -258,8 +287,12 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
             facts: &facts,
             proofs: &proofs,
         };
-        let pieces = forms::online_form(&input, &mut notes)
-            .unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]);
+        let online_pieces = if online {
+            forms::online_form(&input, &mut notes)
+        } else {
+            None
+        };
+        let pieces = online_pieces.unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]);
         for piece in pieces {
             let place = match (file.mode, piece.place) {
                 (FileMode::Autocommit, Place::Alone(kind)) => Place::Alone(kind),

@@ -8,6 +8,9 @@
 //! tests. Run as root, it runs those tools as the `postgres` user, because
 //! initdb refuses to run as root, and keeps the cluster under the system's
 //! temporary folder, where that user can reach it.
+//! Test databases are named `pgshift_t_<tag>_<pid>_<n>`;
+//! `PGSHIFT_TEST_DB_PREFIX` replaces `pgshift_t`, so runs that share a
+//! server can keep their databases apart.
 
 #![allow(dead_code)]
 
@@ -48,7 +51,8 @@ impl TestDb {
             })
             .take(30)
             .collect();
-        let name = format!("pgshift_t_{}_{}_{}", tag, std::process::id(), n);
+        let prefix = std::env::var("PGSHIFT_TEST_DB_PREFIX").unwrap_or_else(|_| "pgshift_t".into());
+        let name = format!("{prefix}_{}_{}_{}", tag, std::process::id(), n);
         let client = connect(&admin).await;
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
