@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod diagnostics;
 pub mod exec;
+pub mod kill_point;
 pub mod lint;
 pub mod locks;
 pub mod plan;

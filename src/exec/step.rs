@@ -716,7 +716,10 @@ impl StepContext<'_> {
         }
         self.forward_notices();
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crate::kill_point::kill_point(crate::kill_point::KillPoint::StepStatementRan);
+                Ok(())
+            }
             Err(error) if cancel_sent && error.code() == Some(&SqlState::QUERY_CANCELED) => {
                 Err(Failure::Interrupted {
                     line: statement.line,
