@@ -924,6 +924,7 @@ async fn killed_run_resumes(tag: &str, point: KillPoint) {
         KillPoint::MigrationApplied => "migrate",
         KillPoint::ReplayBatchOpen | KillPoint::ReplayBatchCommitted => "catch-up",
         KillPoint::CutoverDrained | KillPoint::CutoverSwitched => "cutover",
+        KillPoint::StepStatementRan => panic!("{point:?} is not inside a blue-green stage"),
     };
     let journal: Vec<(String, String)> = setup
         .blue
