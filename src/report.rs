@@ -89,7 +89,8 @@ pub fn build(
                     Some(_) => MigrationState::Changed,
                 };
                 let steps = if state == MigrationState::Pending {
-                    let steps = rewrite::plan_migration_with(m, version, &facts)?.steps;
+                    let options = rewrite::RewriteOptions::from_settings(&phase.settings);
+                    let steps = rewrite::plan_migration_with(m, version, &facts, &options)?.steps;
                     facts.learn_sql(&m.sql);
                     steps
                 } else {
@@ -240,6 +241,13 @@ fn describe_kind(kind: &StepKind) -> String {
         StepKind::ConcurrentIndex { index, .. } => format!(
             "outside a transaction, concurrent build of {} (an INVALID leftover is dropped first)",
             crate::rules::qualified(index)
+        ),
+        StepKind::Backfill {
+            table, batch_size, ..
+        } => format!(
+            "batched backfill of {} by primary key, {batch_size} rows per transaction, \
+             resumable after the last finished batch",
+            crate::rules::qualified(table)
         ),
     }
 }

@@ -189,6 +189,23 @@ pub struct FixArgs {
     /// are listed as skipped or unchecked.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// Rewrite each full-table UPDATE (a backfill) of a table with a
+    /// primary key into batches by key range, each batch its own
+    /// transaction, as a plan's `backfill: batched` does. The UPDATE gets a
+    /// `-- pgshift:backfill batch-size=N` line. Batches give up
+    /// all-or-nothing: a failure leaves the earlier batches committed.
+    #[arg(long)]
+    pub batch_backfills: bool,
+
+    /// Rows per batch for --batch-backfills.
+    #[arg(
+        long,
+        value_name = "ROWS",
+        default_value_t = pgshift::plan::DEFAULT_BATCH_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(pgshift::plan::MAX_BATCH_SIZE))
+    )]
+    pub backfill_batch_size: u32,
 }
 
 #[derive(Debug, Args)]

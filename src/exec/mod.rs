@@ -21,7 +21,7 @@ mod step;
 
 pub use error::ExecError;
 pub use interrupt::Interrupt;
-pub use reporter::{NoopReporter, Reporter, RetryEvent, SkipReason};
+pub use reporter::{BackfillEvent, NoopReporter, Reporter, RetryEvent, SkipReason};
 pub use run_lock::{LockHolder, LockWait, RunLock, RUN_LOCK_KEY};
 
 use std::collections::HashMap;
@@ -393,8 +393,14 @@ impl Executor {
         };
         let mut planned = Vec::new();
         for (version, migration, settings) in pending {
-            let steps =
-                crate::rewrite::plan_migration_with(migration, self.server_version, &facts)?.steps;
+            let options = crate::rewrite::RewriteOptions::from_settings(settings);
+            let steps = crate::rewrite::plan_migration_with(
+                migration,
+                self.server_version,
+                &facts,
+                &options,
+            )?
+            .steps;
             facts.learn_sql(&migration.sql);
             planned.push((version, migration, settings, steps));
         }

@@ -5,6 +5,8 @@
 //! string of several statements would run as one implicit transaction, in
 //! which `CREATE INDEX CONCURRENTLY` fails with SQLSTATE 25001.
 
+mod backfill;
+
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -146,7 +148,7 @@ impl StepContext<'_> {
         // row inside its own transaction instead.
         let journal_id = match step.kind {
             StepKind::Transaction => None,
-            StepKind::Autocommit | StepKind::ConcurrentIndex { .. } => {
+            StepKind::Autocommit | StepKind::ConcurrentIndex { .. } | StepKind::Backfill { .. } => {
                 Some(state::journal_insert(self.client, key, StepStatus::Started, 1).await?)
             }
         };
@@ -160,6 +162,14 @@ impl StepContext<'_> {
                 StepKind::Autocommit => self.try_autocommit(step).await,
                 StepKind::ConcurrentIndex { index, .. } => {
                     self.try_concurrent(step, index, concurrent_budget).await
+                }
+                StepKind::Backfill {
+                    table,
+                    qualifier,
+                    batch_size,
+                } => {
+                    self.try_backfill(step, &checksum, table, qualifier, *batch_size)
+                        .await
                 }
             };
             let (error, line, blockers) = match result {
@@ -187,6 +197,10 @@ impl StepContext<'_> {
                             "the statement was cancelled and no INVALID index is left"
                         }
                         StepKind::Autocommit => "the statement was cancelled",
+                        StepKind::Backfill { .. } => {
+                            "the running batch was rolled back; the committed batches stay \
+                             and the next run resumes after them"
+                        }
                     };
                     let error = self.interrupted(step, line, cleanup);
                     self.journal_failure(journal_id, key, attempt, StepStatus::Interrupted, &error)
@@ -787,7 +801,7 @@ fn session_ended(code: &SqlState) -> bool {
 fn is_concurrent(step: &Step) -> bool {
     match step.kind {
         StepKind::ConcurrentIndex { .. } => true,
-        StepKind::Transaction | StepKind::Autocommit => false,
+        StepKind::Transaction | StepKind::Autocommit | StepKind::Backfill { .. } => false,
     }
 }
 

@@ -30,7 +30,13 @@ pub(super) struct Input<'a> {
 }
 
 impl Input<'_> {
-    fn note(&self, notes: &mut Vec<Note>, rewrite: &'static str, skipped: bool, reason: String) {
+    pub(super) fn note(
+        &self,
+        notes: &mut Vec<Note>,
+        rewrite: &'static str,
+        skipped: bool,
+        reason: String,
+    ) {
         notes.push(Note {
             line: self.stmt.line,
             rewrite,
@@ -42,7 +48,7 @@ impl Input<'_> {
     /// A table created earlier in the same file is empty, so the plain
     /// form is instant; inside the creating transaction it is also
     /// invisible to others and a concurrent form would fail there.
-    fn created_here(&self, table: &RelationName) -> bool {
+    pub(super) fn created_here(&self, table: &RelationName) -> bool {
         contains_relation(&self.context.created_in_file, table)
     }
 

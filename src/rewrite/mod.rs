@@ -24,12 +24,14 @@ use crate::locks::{
 };
 use crate::sql::Statement;
 
+mod backfill;
 mod facts;
 mod forms;
 mod render;
 mod text;
 
-pub use facts::{Known, SchemaFacts};
+pub use backfill::{batch_end_sql, batch_update_sql, set_columns, KeyColumn};
+pub use facts::{Known, PrimaryKey, SchemaFacts};
 
 /// The way the executor runs a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +53,17 @@ pub enum StepKind {
         index: RelationName,
         /// The table the index is built on.
         table: RelationName,
+    },
+    /// An `UPDATE` run in primary key ranges of `batch_size` rows, each
+    /// batch in a transaction of its own with the key of its last row
+    /// recorded, so a resumed run starts after the last finished batch.
+    Backfill {
+        /// The table the `UPDATE` changes.
+        table: RelationName,
+        /// How the statement refers to the table's columns: its alias, or
+        /// the table name, as SQL.
+        qualifier: String,
+        batch_size: u32,
     },
 }
 
@@ -80,6 +93,35 @@ impl Step {
     /// Returns true when the step runs inside a transaction block.
     pub fn in_transaction(&self) -> bool {
         self.kind == StepKind::Transaction
+    }
+}
+
+/// Choices of the plan that change how statements are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewriteOptions {
+    /// Run backfills in batches (the plan's `backfill: batched`). An
+    /// `UPDATE` marked with `-- pgshift:backfill` is batched either way.
+    pub batch_backfills: bool,
+    /// Rows per batch when the directive gives no size.
+    pub batch_size: u32,
+}
+
+impl Default for RewriteOptions {
+    fn default() -> Self {
+        RewriteOptions {
+            batch_backfills: false,
+            batch_size: crate::plan::DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+impl RewriteOptions {
+    /// Returns the options a phase's settings choose.
+    pub fn from_settings(settings: &crate::plan::Settings) -> RewriteOptions {
+        RewriteOptions {
+            batch_backfills: settings.backfill == crate::plan::Backfill::Batched,
+            batch_size: settings.backfill_batch_size,
+        }
     }
 }
 
@@ -171,15 +213,23 @@ pub fn plan_migration(
     migration: &crate::plan::Migration,
     version: PgVersion,
 ) -> Result<Vec<Step>, RewriteError> {
-    plan_migration_with(migration, version, &SchemaFacts::default()).map(|plan| plan.steps)
+    plan_migration_with(
+        migration,
+        version,
+        &SchemaFacts::default(),
+        &RewriteOptions::default(),
+    )
+    .map(|plan| plan.steps)
 }
 
 /// Like [`plan_migration`], with facts about the schema from the database
-/// or from earlier migrations.
+/// or from earlier migrations, and the rewrite choices of the migration's
+/// phase.
 pub fn plan_migration_with(
     migration: &crate::plan::Migration,
     version: PgVersion,
     facts: &SchemaFacts,
+    options: &RewriteOptions,
 ) -> Result<FilePlan, RewriteError> {
     let file = AnalyzedFile::new(
         &migration.path,
@@ -193,7 +243,7 @@ pub fn plan_migration_with(
         column: e.column,
         message: e.message,
     })?;
-    plan_file_with(&file, facts)
+    plan_file_with_options(&file, facts, options)
 }
 
 /// Groups the statements of an analyzed file into steps, rewriting those
@@ -205,6 +255,15 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
 /// Like [`plan_file`], with facts about the schema. The facts are updated
 /// with what the file's own statements change as planning goes on.
 pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePlan, RewriteError> {
+    plan_file_with_options(file, facts, &RewriteOptions::default())
+}
+
+/// Like [`plan_file_with`], with the plan's rewrite choices.
+pub fn plan_file_with_options(
+    file: &AnalyzedFile,
+    facts: &SchemaFacts,
+    options: &RewriteOptions,
+) -> Result<FilePlan, RewriteError> {
     reject_unsupported(file)?;
     let mut facts = facts.clone();
     let mut notes = Vec::new();
@@ -241,8 +300,27 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
             facts: &facts,
             proofs: &proofs,
         };
-        let pieces = forms::online_form(&input, &mut notes)
-            .unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]);
+        let directive = backfill_directive(file, stmt);
+        let batched = match &stmt.node {
+            NodeEnum::UpdateStmt(update) => {
+                backfill::batched_update(&input, update, directive, options, &mut notes)
+                    .map_err(|message| unsupported(file, stmt, &message))?
+            }
+            _ if directive.is_some() => {
+                return Err(unsupported(
+                    file,
+                    stmt,
+                    "`-- pgshift:backfill` marks a statement that is not an UPDATE; move the \
+                     directive above the UPDATE it is meant for, or remove it",
+                ))
+            }
+            _ => None,
+        };
+        let pieces = match batched {
+            Some(pieces) => pieces,
+            None => forms::online_form(&input, &mut notes)
+                .unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]),
+        };
         for piece in pieces {
             let place = match (file.mode, piece.place) {
                 (FileMode::Autocommit, Place::Alone(kind)) => Place::Alone(kind),
@@ -272,7 +350,16 @@ pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePl
 /// Plans a file and renders the plan back into a migration file: the text
 /// `pgshift fix` prints, which runs as the same steps.
 pub fn fix_file(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<Fixed, RewriteError> {
-    let plan = plan_file_with(file, facts)?;
+    fix_file_with_options(file, facts, &RewriteOptions::default())
+}
+
+/// Like [`fix_file`], with the rewrite choices of `pgshift fix`'s flags.
+pub fn fix_file_with_options(
+    file: &AnalyzedFile,
+    facts: &SchemaFacts,
+    options: &RewriteOptions,
+) -> Result<Fixed, RewriteError> {
+    let plan = plan_file_with_options(file, facts, options)?;
     let text = render::render(file, &plan.units, &plan.steps);
     Ok(Fixed {
         changed: text != file.text,
@@ -309,6 +396,24 @@ fn marked_alone(file: &AnalyzedFile, stmt: &Statement) -> bool {
             && d.span.start >= previous_end
             && d.span.start < stmt.span.start
     })
+}
+
+/// Returns the text of the `-- pgshift:backfill` directive between the
+/// previous statement and `stmt`, if there is one.
+fn backfill_directive<'a>(file: &'a AnalyzedFile, stmt: &Statement) -> Option<&'a str> {
+    let from = match stmt.index {
+        0 => 0,
+        i => file.parsed.statements[i - 1].span.end,
+    };
+    file.parsed
+        .directives
+        .iter()
+        .find(|d| {
+            d.span.start >= from
+                && d.span.start < stmt.span.start
+                && d.text.split_whitespace().next() == Some(crate::analysis::BACKFILL_DIRECTIVE)
+        })
+        .map(|d| d.text.as_str())
 }
 
 /// Returns true for an `ALTER TABLE` with a `VALIDATE CONSTRAINT`.
@@ -487,7 +592,7 @@ fn reject_unsupported(file: &AnalyzedFile) -> Result<(), RewriteError> {
             line: directive.line,
             message: format!(
                 "unknown directive `-- pgshift:{}`; the known ones are `no-transaction`, \
-                 `ignore` and `ignore-file`",
+                 `backfill`, `ignore` and `ignore-file`",
                 directive.text
             ),
         });
