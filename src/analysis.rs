@@ -913,6 +913,35 @@ mod tests {
         assert_eq!(hold(2), locks::Hold::Rewrite);
     }
 
+    #[test]
+    fn backfill_directive_forms() {
+        assert_eq!(parse_backfill_directive("no-transaction"), Ok(None));
+        assert_eq!(parse_backfill_directive("backfill"), Ok(Some(None)));
+        assert_eq!(
+            parse_backfill_directive("backfill batch-size=500"),
+            Ok(Some(Some(500)))
+        );
+        for bad in [
+            "backfill batch-size=0",
+            "backfill batch-size=x",
+            "backfill size=5",
+        ] {
+            assert!(parse_backfill_directive(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backfill_directive_ends_the_transaction() {
+        let sql = "ALTER TABLE a ADD b int;\n-- pgshift:backfill\nUPDATE a SET b = 1;\n\
+                   ALTER TABLE a ADD c int;";
+        let file = analyze(sql, false);
+        assert!(!file.contexts[0].batched_backfill);
+        assert!(file.contexts[1].batched_backfill);
+        assert!(!file.contexts[2].batched_backfill);
+        assert_eq!(file.contexts[1].transaction, None);
+        assert_ne!(file.contexts[2].transaction, file.contexts[0].transaction);
+    }
+
     fn name(n: &str) -> RelationName {
         RelationName {
             schema: None,

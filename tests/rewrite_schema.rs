@@ -438,7 +438,9 @@ async fn batched_backfill_keeps_schema_and_rows() {
     original.batch_execute(&schema).await.unwrap();
     rewritten.batch_execute(&schema).await.unwrap();
     // The catalog tells that audit has no primary key.
-    let catalog_facts = pgshift::db::catalog::schema_facts(&rewritten).await.unwrap();
+    let catalog_facts = pgshift::db::catalog::schema_facts(&rewritten)
+        .await
+        .unwrap();
     let (_, _, notes) = fix_and_check_with("backfill", &input, &catalog_facts, &options);
     assert!(
         notes
@@ -482,11 +484,16 @@ async fn batched_backfill_keeps_schema_and_rows() {
         &catalog::snapshot(&rewritten).await,
     );
     for table in ["items", "stock", "audit", "fresh", "tenants"] {
-        let query = format!("SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM {table} t");
+        let query = format!(
+            "SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM {table} t"
+        );
         let expected: String = original.query_one(&query, &[]).await.unwrap().get(0);
         let actual: String = rewritten.query_one(&query, &[]).await.unwrap().get(0);
         assert!(!expected.is_empty() || table == "fresh", "{table} has rows");
-        assert!(expected == actual, "{table}: the rows differ after the batched backfill");
+        assert!(
+            expected == actual,
+            "{table}: the rows differ after the batched backfill"
+        );
     }
     // Each backfill ran in more than one batch.
     let batches: Vec<i64> = rewritten

@@ -226,9 +226,13 @@ pub fn batch_end_sql(
     } else {
         String::new()
     };
+    // The casts to text sit in the outer query: in the inner one, ORDER BY
+    // would take `id` for the output column `id::text AS id` and sort the
+    // keys as text.
     format!(
-        "SELECT {} FROM {}{filter} ORDER BY {} LIMIT 1 OFFSET {}",
+        "SELECT {} FROM (SELECT {} FROM {}{filter} ORDER BY {} LIMIT 1 OFFSET {}) AS batch_end",
         columns.join(", "),
+        order.join(", "),
         quote_relation(table),
         order.join(", "),
         batch_size.saturating_sub(1)
@@ -315,6 +319,60 @@ mod tests {
         );
     }
 
+    fn plan(sql: &str, batch: bool) -> Result<super::super::FilePlan, super::super::RewriteError> {
+        let file = crate::analysis::AnalyzedFile::new(
+            std::path::Path::new("t.sql"),
+            sql.to_string(),
+            false,
+            crate::locks::PgVersion::new(15, 0),
+        )
+        .unwrap();
+        let mut facts = super::super::SchemaFacts::default();
+        facts.learn_sql("CREATE TABLE t (id int PRIMARY KEY, n int);");
+        let options = RewriteOptions {
+            batch_backfills: batch,
+            batch_size: 50,
+        };
+        super::super::plan_file_with_options(&file, &facts, &options)
+    }
+
+    #[test]
+    fn directive_batches_without_the_setting() {
+        let marked = plan(
+            "-- pgshift:backfill batch-size=7\nUPDATE t SET n = 1;",
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            marked.steps[0].kind,
+            StepKind::Backfill { batch_size: 7, .. }
+        ));
+        let plain = plan("UPDATE t SET n = 1;", false).unwrap();
+        assert_eq!(plain.steps[0].kind, StepKind::Transaction);
+        let set = plan("UPDATE t SET n = 1;", true).unwrap();
+        assert!(matches!(
+            set.steps[0].kind,
+            StepKind::Backfill { batch_size: 50, .. }
+        ));
+    }
+
+    #[test]
+    fn directive_on_other_statements_is_an_error() {
+        let error = plan("-- pgshift:backfill\nDELETE FROM t;", false).unwrap_err();
+        assert!(error.to_string().contains("not an UPDATE"), "{error}");
+        let error = plan("-- pgshift:backfill\nUPDATE t SET id = id + 1;", false).unwrap_err();
+        assert!(
+            error.to_string().contains("primary key column id"),
+            "{error}"
+        );
+        let error = plan(
+            "-- pgshift:backfill batch-size=-1\nUPDATE t SET n = 1;",
+            false,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("invalid batch size"), "{error}");
+    }
+
     #[test]
     fn composite_key_compares_rows() {
         let sql = "UPDATE t SET n = n + 1";
@@ -335,8 +393,8 @@ mod tests {
         );
         assert_eq!(
             end,
-            "SELECT a::text, b::text FROM app.t WHERE (a, b) > ($1::text::int, $2::text::text) \
-             ORDER BY a, b LIMIT 1 OFFSET 499"
+            "SELECT a::text, b::text FROM (SELECT a, b FROM app.t WHERE (a, b) > \
+             ($1::text::int, $2::text::text) ORDER BY a, b LIMIT 1 OFFSET 499) AS batch_end"
         );
     }
 }

@@ -1,0 +1,339 @@
+//! Batched backfills in the executor: a stopped run resumes after the last
+//! committed batch without repeating one, and a writer under a batched
+//! backfill waits for one batch at most.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgshift::analysis::AnalyzedFile;
+use pgshift::exec::{BackfillEvent, ExecError, ExecOptions, Executor, Interrupt, Reporter};
+use pgshift::locks::PgVersion;
+use pgshift::plan::{Migration, Settings};
+use pgshift::rewrite::{plan_file_with_options, RewriteOptions, Step, StepKind};
+use pgshift::state::RunStatus;
+
+const PG15: PgVersion = PgVersion::new(15, 0);
+
+/// Requests an interrupt once a backfill has committed `after` batches.
+struct StopAfter {
+    after: i64,
+    interrupt: Interrupt,
+    batches_seen: AtomicI64,
+}
+
+impl Reporter for StopAfter {
+    fn backfill_progress(&self, event: &BackfillEvent<'_>) {
+        self.batches_seen
+            .store(event.progress.batches, Ordering::SeqCst);
+        if event.progress.batches >= self.after {
+            self.interrupt.request();
+        }
+    }
+}
+
+fn migration(sql: &str) -> Migration {
+    Migration {
+        id: "1".to_string(),
+        name: "backfill".to_string(),
+        path: "V1__backfill.sql".into(),
+        autocommit: false,
+        checksum: "fixed".to_string(),
+        sql: sql.to_string(),
+    }
+}
+
+/// Plans `sql` with batched backfills of `batch_size` rows, with the facts
+/// of the database behind `client`.
+async fn plan(client: &tokio_postgres::Client, sql: &str, batch_size: u32) -> Vec<Step> {
+    let facts = pgshift::db::catalog::schema_facts(client).await.unwrap();
+    let file =
+        AnalyzedFile::new(Path::new("V1__backfill.sql"), sql.to_string(), false, PG15).unwrap();
+    let options = RewriteOptions {
+        batch_backfills: true,
+        batch_size,
+    };
+    plan_file_with_options(&file, &facts, &options)
+        .unwrap()
+        .steps
+}
+
+async fn executor(db: &common::TestDb, interrupt: Interrupt) -> Executor {
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let options = ExecOptions {
+        interrupt,
+        ..ExecOptions::default()
+    };
+    Executor::new(client, info, options).await.unwrap()
+}
+
+async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// A run stopped after some batches leaves exactly those batches' rows
+/// changed; the rerun finishes the rest, and no row is changed twice.
+#[tokio::test]
+async fn stopped_backfill_resumes_without_repeating() {
+    let db = common::TestDb::new("bf_resume").await;
+    db.exec(
+        "CREATE TABLE counters (region text, id int, hits int NOT NULL DEFAULT 0, \
+             PRIMARY KEY (region, id));
+         INSERT INTO counters (region, id) \
+             SELECT 'r' || (g % 4), g FROM generate_series(1, 5000) g;",
+    )
+    .await;
+    let client = db.client().await;
+    let sql = "UPDATE counters SET hits = hits + 1;\n";
+    let steps = plan(&client, sql, 400).await;
+    assert_eq!(steps.len(), 1);
+    assert!(matches!(steps[0].kind, StepKind::Backfill { .. }));
+    let migration = migration(sql);
+    let settings = Settings::default();
+
+    let interrupt = Interrupt::default();
+    let stopper = StopAfter {
+        after: 3,
+        interrupt: interrupt.clone(),
+        batches_seen: AtomicI64::new(0),
+    };
+    let mut first = executor(&db, interrupt).await;
+    let error = first
+        .run_migration(&migration, "1.0", &steps, &settings, &stopper)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ExecError::Interrupted { .. }), "{error:?}");
+    first.end_run(RunStatus::Interrupted).await.unwrap();
+    drop(first);
+
+    let batches = scalar(&client, "SELECT batches FROM pgshift.backfill_progress").await;
+    assert_eq!(batches, 3, "the run stopped after the third batch");
+    let changed = scalar(&client, "SELECT count(*) FROM counters WHERE hits = 1").await;
+    assert_eq!(changed, 3 * 400, "exactly three batches of rows changed");
+    let twice = scalar(&client, "SELECT count(*) FROM counters WHERE hits > 1").await;
+    assert_eq!(twice, 0);
+
+    let mut second = executor(&db, Interrupt::default()).await;
+    let seen = StopAfter {
+        after: i64::MAX,
+        interrupt: Interrupt::default(),
+        batches_seen: AtomicI64::new(0),
+    };
+    second
+        .run_migration(&migration, "1.0", &steps, &settings, &seen)
+        .await
+        .unwrap();
+    second.end_run(RunStatus::Succeeded).await.unwrap();
+
+    let once = scalar(&client, "SELECT count(*) FROM counters WHERE hits = 1").await;
+    assert_eq!(once, 5000, "every row changed once");
+    let other = scalar(&client, "SELECT count(*) FROM counters WHERE hits <> 1").await;
+    assert_eq!(other, 0, "no row changed twice or missed");
+    // 5000 rows in batches of 400: 12 full batches and a last one.
+    assert_eq!(seen.batches_seen.load(Ordering::SeqCst), 13);
+    let done = scalar(
+        &client,
+        "SELECT count(*) FROM pgshift.step_journal WHERE status = 'done'",
+    )
+    .await;
+    assert_eq!(done, 1, "the step is journaled done once");
+}
+
+/// A backfill whose session is terminated mid-run resumes the same way:
+/// the batch in flight rolled back, the committed ones kept.
+#[tokio::test]
+async fn terminated_backfill_resumes_without_repeating() {
+    let db = common::TestDb::new("bf_terminate").await;
+    db.exec(
+        "CREATE TABLE counters (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);
+         INSERT INTO counters (id) SELECT g FROM generate_series(1, 20000) g;",
+    )
+    .await;
+    let client = db.client().await;
+    let sql = "UPDATE counters SET hits = hits + 1 WHERE id % 3 <> 0;\n";
+    let steps = plan(&client, sql, 100).await;
+    let migration = migration(sql);
+    let settings = Settings::default();
+
+    // Terminates the executor's session from the reporter after a few
+    // batches; the next query of the run then finds the connection gone.
+    struct Terminate {
+        url: String,
+        pid: i32,
+        fired: AtomicBool,
+    }
+    impl Reporter for Terminate {
+        fn backfill_progress(&self, event: &BackfillEvent<'_>) {
+            if event.progress.batches >= 5 && !self.fired.swap(true, Ordering::SeqCst) {
+                let url = self.url.clone();
+                let pid = self.pid;
+                std::thread::spawn(move || {
+                    let mut admin = postgres_sync(&url);
+                    admin(&format!("SELECT pg_terminate_backend({pid})"));
+                })
+                .join()
+                .unwrap();
+            }
+        }
+    }
+
+    let mut first = executor(&db, Interrupt::default()).await;
+    let terminate = Terminate {
+        url: db.url.clone(),
+        pid: first.backend_pid(),
+        fired: AtomicBool::new(false),
+    };
+    let error = first
+        .run_migration(&migration, "1.0", &steps, &settings, &terminate)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ExecError::ConnectionLost { .. }),
+        "{error:?}"
+    );
+    let _ = first.end_run(RunStatus::Failed).await;
+    drop(first);
+
+    let mut second = executor(&db, Interrupt::default()).await;
+    second
+        .run_migration(&migration, "1.0", &steps, &settings, &terminate)
+        .await
+        .unwrap();
+    second.end_run(RunStatus::Succeeded).await.unwrap();
+    let once = scalar(
+        &client,
+        "SELECT count(*) FROM counters WHERE hits = 1 AND id % 3 <> 0",
+    )
+    .await;
+    assert_eq!(once, 20000 - 20000 / 3);
+    let wrong = scalar(
+        &client,
+        "SELECT count(*) FROM counters WHERE hits <> (CASE WHEN id % 3 = 0 THEN 0 ELSE 1 END)",
+    )
+    .await;
+    assert_eq!(wrong, 0, "rows changed twice, missed, or outside the WHERE");
+}
+
+/// Returns a function that runs one statement on a new blocking session.
+fn postgres_sync(url: &str) -> impl FnMut(&str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(common::connect(url));
+    move |sql: &str| {
+        runtime.block_on(client.batch_execute(sql)).unwrap();
+    }
+}
+
+/// The lock_timeout of the load test, as the plan sets it.
+const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// Headroom over lock_timeout for scheduling on a loaded test machine.
+const MARGIN: Duration = Duration::from_millis(800);
+const LOAD_ROWS: i64 = 200_000;
+
+/// Updates random rows of `items` until `stop` is set, recording the
+/// longest single write.
+async fn writer(url: String, stop: Arc<AtomicBool>) -> (usize, Duration, Vec<String>) {
+    let client = common::connect(&url).await;
+    let mut writes = 0;
+    let mut max_wait = Duration::ZERO;
+    let mut errors = Vec::new();
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
+        let id = (writes as i64 * 7919) % LOAD_ROWS + 1;
+        let t = Instant::now();
+        if let Err(e) = client
+            .execute("UPDATE items SET price = price + 1 WHERE id = $1", &[&id])
+            .await
+        {
+            errors.push(format!("{e:?}"));
+        }
+        max_wait = max_wait.max(t.elapsed());
+        writes += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (writes, max_wait, errors)
+}
+
+/// A writer that updates rows of the table a batched backfill runs on
+/// waits no longer than the lock_timeout plus a margin, while the same
+/// backfill run atomically makes it wait for the whole UPDATE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_waits_one_batch_at_most() {
+    let db = common::TestDb::new("bf_load").await;
+    db.exec(&format!(
+        "CREATE TABLE items (id bigint PRIMARY KEY, price int NOT NULL DEFAULT 0, \
+             label text);
+         INSERT INTO items (id) SELECT g FROM generate_series(1, {LOAD_ROWS}) g;"
+    ))
+    .await;
+    db.exec("VACUUM ANALYZE items").await;
+    let client = db.client().await;
+    let sql = "UPDATE items SET label = 'item ' || id || repeat('x', 50);\n";
+    let steps = plan(&client, sql, 1000).await;
+    assert!(matches!(steps[0].kind, StepKind::Backfill { .. }));
+    let settings = Settings {
+        lock_timeout: LOCK_TIMEOUT,
+        ..Settings::default()
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(writer(db.url.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut executor = executor(&db, Interrupt::default()).await;
+    let started = Instant::now();
+    executor
+        .run_migration(
+            &migration(sql),
+            "1.0",
+            &steps,
+            &settings,
+            &pgshift::exec::NoopReporter,
+        )
+        .await
+        .unwrap();
+    let batched_took = started.elapsed();
+    executor.end_run(RunStatus::Succeeded).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let (writes, batched_wait, errors) = load.await.unwrap();
+    assert!(errors.is_empty(), "writes failed: {errors:?}");
+    assert!(writes > 0, "the writer never wrote");
+    let labelled = scalar(
+        &client,
+        "SELECT count(*) FROM items WHERE label IS NOT NULL",
+    )
+    .await;
+    assert_eq!(labelled, LOAD_ROWS);
+
+    // The contrast: the same UPDATE in one statement.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(writer(db.url.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    client
+        .batch_execute("UPDATE items SET label = 'again ' || id || repeat('y', 50)")
+        .await
+        .unwrap();
+    let atomic_took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (_, atomic_wait, _) = load.await.unwrap();
+
+    println!(
+        "batched: {writes} writes, max wait {} ms, backfill {} ms; atomic: max wait {} ms, \
+         UPDATE {} ms",
+        batched_wait.as_millis(),
+        batched_took.as_millis(),
+        atomic_wait.as_millis(),
+        atomic_took.as_millis()
+    );
+    assert!(
+        batched_wait <= LOCK_TIMEOUT + MARGIN,
+        "a write waited {batched_wait:?} under the batched backfill, more than lock_timeout \
+         {LOCK_TIMEOUT:?} plus {MARGIN:?}"
+    );
+}
