@@ -121,14 +121,14 @@ pub struct Settings {
     /// Upper bound of the retry delay.
     #[serde(rename = "retry_backoff_max_ms", serialize_with = "serialize_millis")]
     pub retry_backoff_max: Duration,
-    /// How a full-table `UPDATE` (a backfill) runs.
+    /// The way a full-table `UPDATE` (a backfill) runs.
     pub backfill: Backfill,
     /// Rows per batch of a batched backfill.
     pub backfill_batch_size: u32,
 }
 
-/// How a backfill (a top-level `UPDATE` of a table the migration did not
-/// create) runs.
+/// The way a backfill (a top-level `UPDATE` of a table the migration did
+/// not create) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backfill {

@@ -18,6 +18,7 @@ use super::forms::Input;
 use super::text::{self, quote_ident, quote_relation};
 use super::{Note, Piece, Place, RewriteOptions, StepKind};
 use crate::analysis::{parse_backfill_directive, BACKFILL_DIRECTIVE};
+use crate::locks::RelationName;
 
 const NAME: &str = "batched-backfill";
 
@@ -60,77 +61,14 @@ pub(super) fn batched_update(
             None => Ok(None),
         };
     }
-    let reject = |notes: &mut Vec<Note>, reason: String| {
+    if let Some(reason) = unbatchable(input, update, &table, marked.is_some()) {
         if marked.is_some() {
             return Err(format!(
                 "`-- pgshift:{BACKFILL_DIRECTIVE}` cannot batch this UPDATE: {reason}"
             ));
         }
         input.note(notes, NAME, true, reason);
-        Ok(None)
-    };
-    if !update.returning_list.is_empty() {
-        return reject(
-            notes,
-            "an UPDATE with RETURNING returns all rows at once; batches would split its \
-             result"
-                .to_string(),
-        );
-    }
-    if update.with_clause.is_some() {
-        return reject(
-            notes,
-            "an UPDATE with a WITH clause may depend on the rows of the whole table; \
-             move the WITH query into a subquery to batch it"
-                .to_string(),
-        );
-    }
-    if matches!(
-        update.where_clause.as_ref().and_then(|w| w.node.as_ref()),
-        Some(NodeEnum::CurrentOfExpr(_))
-    ) {
-        return reject(
-            notes,
-            "WHERE CURRENT OF updates one row of a cursor".to_string(),
-        );
-    }
-    match input.facts.has_primary_key(&table) {
-        Known::Yes => {}
-        Known::No => {
-            return reject(
-                notes,
-                format!(
-                    "table {} has no primary key to batch by; add one first",
-                    table.name
-                ),
-            )
-        }
-        // With the directive the executor reads the key from the catalog.
-        Known::Unknown if marked.is_some() => {}
-        Known::Unknown => {
-            return reject(
-                notes,
-                format!(
-                    "not known whether table {} has a primary key to batch by; give \
-                     --database-url",
-                    table.name
-                ),
-            )
-        }
-    }
-    if let Some(key) = input.facts.primary_key(&table) {
-        if let Some(column) = set_columns(update)
-            .into_iter()
-            .find(|c| key.columns.contains(c))
-        {
-            return reject(
-                notes,
-                format!(
-                    "the UPDATE sets primary key column {column}, so rows would move \
-                     between batches"
-                ),
-            );
-        }
+        return Ok(None);
     }
     let qualifier = match &range.alias {
         Some(alias) => quote_ident(&alias.aliasname),
@@ -144,6 +82,62 @@ pub(super) fn batched_update(
             batch_size: marked.flatten().unwrap_or(options.batch_size),
         }),
     }]))
+}
+
+/// Returns why an `UPDATE` cannot run in key-range batches, or `None` when
+/// it can. With `marked` (a directive requests batching) a table whose
+/// primary key the facts do not show is batched, and the executor reads
+/// the key from the catalog.
+fn unbatchable(
+    input: &Input,
+    update: &UpdateStmt,
+    table: &RelationName,
+    marked: bool,
+) -> Option<String> {
+    if !update.returning_list.is_empty() {
+        return Some(
+            "an UPDATE with RETURNING returns all rows at once; batches would split its \
+             result"
+                .to_string(),
+        );
+    }
+    if update.with_clause.is_some() {
+        return Some(
+            "an UPDATE with a WITH clause may depend on the rows of the whole table; \
+             move the WITH query into a subquery to batch it"
+                .to_string(),
+        );
+    }
+    if matches!(
+        update.where_clause.as_ref().and_then(|w| w.node.as_ref()),
+        Some(NodeEnum::CurrentOfExpr(_))
+    ) {
+        return Some("WHERE CURRENT OF updates one row of a cursor".to_string());
+    }
+    match input.facts.has_primary_key(table) {
+        Known::Yes => {}
+        Known::No => {
+            return Some(format!(
+                "table {} has no primary key to batch by; add one first",
+                table.name
+            ))
+        }
+        Known::Unknown if marked => {}
+        Known::Unknown => {
+            return Some(format!(
+                "not known whether table {} has a primary key to batch by; give \
+                 --database-url",
+                table.name
+            ))
+        }
+    }
+    let key = input.facts.primary_key(table)?;
+    let column = set_columns(update)
+        .into_iter()
+        .find(|c| key.columns.contains(c))?;
+    Some(format!(
+        "the UPDATE sets primary key column {column}, so rows would move between batches"
+    ))
 }
 
 /// Returns the columns an `UPDATE` assigns.
