@@ -389,6 +389,38 @@ async fn drop_of_constraint_index_is_left_alone_with_a_note() {
     assert!(!fix_file(&file, &learned).unwrap().changed);
 }
 
+/// Runs `steps`, planned from `sql`, through the executor, so batched
+/// backfills run batch by batch.
+async fn run_with_executor(db: &common::TestDb, sql: &str, steps: &[Step]) {
+    let migration = pgshift::plan::Migration {
+        id: "1".to_string(),
+        name: "backfill".to_string(),
+        path: "V1__backfill.sql".into(),
+        autocommit: false,
+        checksum: "test".to_string(),
+        sql: sql.to_string(),
+    };
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let mut executor = pgshift::exec::Executor::new(client, info, Default::default())
+        .await
+        .unwrap();
+    let settings = pgshift::plan::Settings::default();
+    executor
+        .run_migration(
+            &migration,
+            "1.0",
+            steps,
+            &settings,
+            &pgshift::exec::NoopReporter,
+        )
+        .await
+        .unwrap();
+    executor
+        .end_run(pgshift::state::RunStatus::Succeeded)
+        .await
+        .unwrap();
+}
+
 /// A batched backfill ends in the same schema and the same rows as the
 /// UPDATEs it replaces, run through the executor batch by batch; the
 /// UPDATEs it cannot batch stay as written, each with its reason.
@@ -450,33 +482,7 @@ async fn batched_backfill_keeps_schema_and_rows() {
     );
     run_original(&original, &analyze("backfill", input.clone())).await;
 
-    let migration = pgshift::plan::Migration {
-        id: "1".to_string(),
-        name: "backfill".to_string(),
-        path: "V1__backfill.sql".into(),
-        autocommit: false,
-        checksum: "test".to_string(),
-        sql: text.clone(),
-    };
-    let (client, info) = pgshift::db::connect(Some(&rewritten_db.url)).await.unwrap();
-    let mut executor = pgshift::exec::Executor::new(client, info, Default::default())
-        .await
-        .unwrap();
-    let settings = pgshift::plan::Settings::default();
-    executor
-        .run_migration(
-            &migration,
-            "1.0",
-            &steps,
-            &settings,
-            &pgshift::exec::NoopReporter,
-        )
-        .await
-        .unwrap();
-    executor
-        .end_run(pgshift::state::RunStatus::Succeeded)
-        .await
-        .unwrap();
+    run_with_executor(&rewritten_db, &text, &steps).await;
 
     catalog::assert_same(
         "backfill",
@@ -508,4 +514,67 @@ async fn batched_backfill_keeps_schema_and_rows() {
         .collect();
     assert_eq!(batches.len(), 3, "{batches:?}");
     assert!(batches.iter().all(|&b| b > 1), "{batches:?}");
+}
+
+/// ADD COLUMN with a volatile default becomes a plain ADD COLUMN, SET
+/// DEFAULT, a batched backfill and the safe SET NOT NULL, and ends in the
+/// same schema with every existing row filled.
+#[tokio::test]
+async fn volatile_default_column_keeps_the_schema() {
+    let schema = read("tests/fixtures/fix/add-column-default/schema.sql");
+    let input = read("tests/fixtures/fix/add-column-default/input.sql");
+    let mut facts = SchemaFacts::default();
+    learn(&mut facts, &schema);
+    let options = RewriteOptions {
+        batch_backfills: true,
+        batch_size: 400,
+    };
+    let (text, steps, notes) = fix_and_check_with("add_column", &input, &facts, &options);
+    let batched = steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Backfill { .. }))
+        .count();
+    assert_eq!(batched, 2, "{text}");
+    assert!(text.contains("SET DEFAULT gen_random_uuid()"), "{text}");
+    assert!(
+        text.contains("CHECK (token IS NOT NULL) NOT VALID"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ALTER TABLE items ADD COLUMN created_at timestamptz DEFAULT now();"),
+        "the stable default stays as written: {text}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.skipped && n.rewrite == "add-column-batched-default"),
+        "{notes:#?}"
+    );
+    // Without batching allowed the statements stay as written.
+    let plain = fix_file(&analyze("add_column", input.clone()), &facts).unwrap();
+    assert!(!plain.changed, "{}", plain.text);
+
+    let original_db = common::TestDb::new("bf_addcol_o").await;
+    let rewritten_db = common::TestDb::new("bf_addcol_r").await;
+    let original = original_db.client().await;
+    let rewritten = rewritten_db.client().await;
+    original.batch_execute(&schema).await.unwrap();
+    rewritten.batch_execute(&schema).await.unwrap();
+    run_original(&original, &analyze("add_column", input.clone())).await;
+    run_with_executor(&rewritten_db, &text, &steps).await;
+
+    catalog::assert_same(
+        "add_column",
+        &catalog::snapshot(&original).await,
+        &catalog::snapshot(&rewritten).await,
+    );
+    let filled: i64 = rewritten
+        .query_one(
+            "SELECT count(DISTINCT token) FROM items WHERE seen_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(filled, 2500, "every existing row got its own value");
 }

@@ -24,6 +24,7 @@ use crate::locks::{
 };
 use crate::sql::Statement;
 
+mod add_column;
 mod backfill;
 mod facts;
 mod forms;
@@ -299,6 +300,7 @@ pub fn plan_file_with_options(
             version: file.version,
             facts: &facts,
             proofs: &proofs,
+            options,
         };
         let directive = backfill_directive(file, stmt);
         let batched = match &stmt.node {
