@@ -55,6 +55,7 @@ async fn plan(client: &tokio_postgres::Client, sql: &str, batch_size: u32) -> Ve
     let options = RewriteOptions {
         batch_backfills: true,
         batch_size,
+        ..RewriteOptions::default()
     };
     plan_file_with_options(&file, &facts, &options)
         .unwrap()

@@ -433,6 +433,7 @@ async fn batched_backfill_keeps_schema_and_rows() {
     let options = RewriteOptions {
         batch_backfills: true,
         batch_size: 300,
+        ..RewriteOptions::default()
     };
     let (text, steps, notes) = fix_and_check_with("backfill", &input, &facts, &options);
 
@@ -528,6 +529,7 @@ async fn volatile_default_column_keeps_the_schema() {
     let options = RewriteOptions {
         batch_backfills: true,
         batch_size: 400,
+        ..RewriteOptions::default()
     };
     let (text, steps, notes) = fix_and_check_with("add_column", &input, &facts, &options);
     let batched = steps
@@ -577,4 +579,39 @@ async fn volatile_default_column_keeps_the_schema() {
         .unwrap()
         .get(0);
     assert_eq!(filled, 2500, "every existing row got its own value");
+}
+
+/// `fix --lock-timeout` writes `SET LOCAL lock_timeout` before the first
+/// strong lock of each transaction, so its output raises no lock-timeout
+/// finding, keeps concurrent builds free of it, and stays idempotent.
+#[test]
+fn lock_timeout_is_set_before_strong_locks() {
+    let options = RewriteOptions {
+        lock_timeout: Some(std::time::Duration::from_secs(2)),
+        ..RewriteOptions::default()
+    };
+    let mut with_timeout = 0;
+    for kind in REWRITE_KINDS {
+        let schema = read(&format!("tests/fixtures/fix/{kind}/schema.sql"));
+        let input = read(&format!("tests/fixtures/fix/{kind}/input.sql"));
+        let mut facts = SchemaFacts::default();
+        learn(&mut facts, &schema);
+        let (text, _, _) = fix_and_check_with(kind, &input, &facts, &options);
+        with_timeout += usize::from(text.contains("SET LOCAL lock_timeout = '2000ms';"));
+        let output = analyze(kind, text.clone());
+        let findings: Vec<String> = lint_file(&output, &LintOptions::default())
+            .into_iter()
+            .filter(|d| d.rule == "strong-lock-without-lock-timeout")
+            // Concurrent statements are left without one on purpose: they
+            // wait for older transactions by design.
+            .filter(|d| {
+                let stmt = output.parsed.statements.iter().find(|s| s.line == d.line);
+                !stmt.is_some_and(|s| s.text.contains("CONCURRENTLY"))
+            })
+            .map(|d| format!("line {}: {}", d.line, d.message))
+            .collect();
+        assert!(findings.is_empty(), "{kind}: {findings:#?}\n{text}");
+    }
+    // Concurrent builds take no strong lock; the other kinds all do.
+    assert_eq!(with_timeout, 8, "kinds with a lock_timeout written");
 }

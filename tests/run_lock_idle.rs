@@ -66,7 +66,8 @@ async fn run_lock_survives_idle_session_timeout() {
     let client = db.client().await;
     let held: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .await

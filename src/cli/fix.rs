@@ -27,6 +27,7 @@ pub async fn run(args: &FixArgs) -> Result<ExitCode> {
     let options = RewriteOptions {
         batch_backfills: args.batch_backfills,
         batch_size: args.backfill_batch_size,
+        lock_timeout: args.lock_timeout,
     };
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();

@@ -206,6 +206,21 @@ pub struct FixArgs {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(pgshift::plan::MAX_BATCH_SIZE))
     )]
     pub backfill_batch_size: u32,
+
+    /// Write `SET lock_timeout = ...` before each statement that takes a
+    /// lock that blocks writes on an existing table, where no lock_timeout
+    /// is in effect yet, e.g. 2s or 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// Parses `--lock-timeout`: a duration other than 0.
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let timeout = pgshift::plan::parse_duration(text)?;
+    if timeout.is_zero() {
+        return Err("0 turns the timeout off; give a duration such as 2s".to_string());
+    }
+    Ok(timeout)
 }
 
 #[derive(Debug, Args)]

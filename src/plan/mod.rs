@@ -19,6 +19,12 @@ pub use bluegreen::{
 };
 
 use discover::NumericId;
+
+/// Parses a duration as the plan file writes it: `"500ms"`, `"2s"`,
+/// `"1m30s"` or `0`. The error names the text and the accepted forms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    raw::parse_duration(text)
+}
 use raw::{RawPhase, RawPlan, RawSettings, RawVersion};
 
 /// A loaded and validated plan.

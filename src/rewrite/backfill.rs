@@ -326,6 +326,7 @@ mod tests {
         let options = RewriteOptions {
             batch_backfills: batch,
             batch_size: 50,
+            ..RewriteOptions::default()
         };
         super::super::plan_file_with_options(&file, &facts, &options)
     }

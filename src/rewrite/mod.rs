@@ -105,6 +105,11 @@ pub struct RewriteOptions {
     pub batch_backfills: bool,
     /// Rows per batch when the directive gives no size.
     pub batch_size: u32,
+    /// A `lock_timeout` to write before each statement that takes a lock
+    /// that blocks writes on an existing table, unless one is in effect
+    /// there (`pgshift fix --lock-timeout`). `apply` sets its own before
+    /// each step and leaves this `None`.
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl Default for RewriteOptions {
@@ -112,6 +117,7 @@ impl Default for RewriteOptions {
         RewriteOptions {
             batch_backfills: false,
             batch_size: crate::plan::DEFAULT_BATCH_SIZE,
+            lock_timeout: None,
         }
     }
 }
@@ -122,6 +128,7 @@ impl RewriteOptions {
         RewriteOptions {
             batch_backfills: settings.backfill == crate::plan::Backfill::Batched,
             batch_size: settings.backfill_batch_size,
+            lock_timeout: None,
         }
     }
 }
@@ -341,7 +348,24 @@ pub fn plan_file_with_options(
         proofs.learn(&stmt.node);
     }
 
-    let steps = build_steps(file, &mut units);
+    let mut steps = build_steps(file, &mut units);
+    if let Some(timeout) = options.lock_timeout {
+        if file.mode == FileMode::Wrapped {
+            units = with_lock_timeouts(file, units, timeout);
+            steps = build_steps(file, &mut units);
+        } else {
+            // TODO: a session-level SET in a file whose statements each run
+            // alone would stay in effect for later concurrent builds too.
+            notes.push(Note {
+                line: file.parsed.statements.first().map_or(1, |s| s.line),
+                rewrite: "lock-timeout",
+                skipped: true,
+                reason: "the file runs every statement on its own, so SET LOCAL would not \
+                         last; set lock_timeout in the file yourself"
+                    .to_string(),
+            });
+        }
+    }
     Ok(FilePlan {
         steps,
         notes,
@@ -398,6 +422,94 @@ fn marked_alone(file: &AnalyzedFile, stmt: &Statement) -> bool {
             && d.span.start >= previous_end
             && d.span.start < stmt.span.start
     })
+}
+
+/// Inserts `SET LOCAL lock_timeout` before the first unit of each
+/// transaction that takes a lock that blocks writes on a table the file did
+/// not create, unless a lock_timeout is in effect there. `SET LOCAL` ends
+/// with its transaction, so it never reaches a concurrent build, which
+/// would fail on a short lock_timeout while it waits for older
+/// transactions. A statement that takes such a lock outside a transaction
+/// block, other than a concurrent one, gets `SET lock_timeout` before it
+/// and `RESET lock_timeout` after.
+fn with_lock_timeouts(
+    file: &AnalyzedFile,
+    units: Vec<Unit>,
+    timeout: std::time::Duration,
+) -> Vec<Unit> {
+    let mut out = Vec::with_capacity(units.len() + 4);
+    let mut step = None;
+    let mut covered = false;
+    for unit in units {
+        if unit.step != step || unit.control.is_some() {
+            step = unit.step;
+            covered = false;
+        }
+        let stmt = &file.parsed.statements[unit.source];
+        let context = &file.contexts[unit.source];
+        let as_written = unit.sql == stmt.text;
+        if as_written && is_lock_timeout_setting(&stmt.node) {
+            covered = true;
+        }
+        let effects = if as_written {
+            Some(file.analyses[unit.source].effects.clone())
+        } else {
+            reanalyze(&unit.sql, file.version)
+        };
+        let strong = effects.unwrap_or_default().iter().any(|effect| {
+            effect.mode.blocks_writes() && !context.created_in_file.contains(&effect.relation)
+        });
+        let set_by_file = as_written && context.lock_timeout_set;
+        if unit.control.is_none()
+            && unit.place == Place::Transaction
+            && strong
+            && !covered
+            && !set_by_file
+        {
+            out.push(Unit {
+                source: unit.source,
+                sql: format!("SET LOCAL lock_timeout = '{}ms'", timeout.as_millis()),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            covered = true;
+        }
+        // A concurrent statement waits for older transactions by design, and
+        // a short lock_timeout would make it fail instead.
+        let concurrent = unit.sql.to_ascii_uppercase().contains("CONCURRENTLY");
+        let alone_strong =
+            unit.place == Place::Alone(StepKind::Autocommit) && strong && !concurrent;
+        if alone_strong && !set_by_file {
+            // Outside a transaction block SET LOCAL does nothing, so the
+            // session setting is set around the statement and reset after
+            // it, before any later concurrent build.
+            let source = unit.source;
+            out.push(Unit {
+                source,
+                sql: format!("SET lock_timeout = '{}ms'", timeout.as_millis()),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            out.push(unit);
+            out.push(Unit {
+                source,
+                sql: "RESET lock_timeout".to_string(),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            continue;
+        }
+        out.push(unit);
+    }
+    out
+}
+
+/// Returns true for `SET` or `SET LOCAL` of `lock_timeout`.
+fn is_lock_timeout_setting(node: &NodeEnum) -> bool {
+    matches!(node, NodeEnum::VariableSetStmt(set) if set.name == "lock_timeout")
 }
 
 /// Returns the text of the `-- pgshift:backfill` directive between the
