@@ -207,9 +207,10 @@ pub struct FixArgs {
     )]
     pub backfill_batch_size: u32,
 
-    /// Write `SET lock_timeout = ...` before each statement that takes a
-    /// lock that blocks writes on an existing table, where no lock_timeout
-    /// is in effect yet, e.g. 2s or 500ms.
+    /// Write `SET LOCAL lock_timeout` at the start of each transaction that
+    /// takes a lock that blocks writes on an existing table, where no
+    /// lock_timeout is in effect yet (SET and RESET around such a statement
+    /// outside a transaction). A duration such as 2s or 500ms.
     #[arg(long, value_name = "DURATION", value_parser = parse_lock_timeout)]
     pub lock_timeout: Option<std::time::Duration>,
 }

@@ -61,8 +61,8 @@ pub enum StepKind {
     Backfill {
         /// The table the `UPDATE` changes.
         table: RelationName,
-        /// How the statement refers to the table's columns: its alias, or
-        /// the table name, as SQL.
+        /// The name that qualifies the table's columns in the statement:
+        /// its alias, or the table name, as SQL.
         qualifier: String,
         batch_size: u32,
     },
@@ -105,7 +105,7 @@ pub struct RewriteOptions {
     pub batch_backfills: bool,
     /// Rows per batch when the directive gives no size.
     pub batch_size: u32,
-    /// A `lock_timeout` to write before each statement that takes a lock
+    /// A `lock_timeout` to write into each transaction that takes a lock
     /// that blocks writes on an existing table, unless one is in effect
     /// there (`pgshift fix --lock-timeout`). `apply` sets its own before
     /// each step and leaves this `None`.
