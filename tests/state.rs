@@ -30,11 +30,12 @@ async fn schema_lives_in_pgshift() {
     assert!(exists(&client, "pgshift.applied_migrations").await);
     assert!(exists(&client, "pgshift.runs").await);
     assert!(exists(&client, "pgshift.step_journal").await);
+    assert!(exists(&client, "pgshift.backfill_progress").await);
     let row = client
         .query_one("SELECT count(*) FROM pgshift.refinery_schema_history", &[])
         .await
         .unwrap();
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i64>(0), 2, "one row per file in migrations/");
 }
 
 #[tokio::test]
