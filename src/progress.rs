@@ -65,6 +65,11 @@ struct BackfillMeter {
     last_line: Option<Instant>,
 }
 
+/// The bar of a running backfill: keys scanned of the estimated rows, the
+/// rate and the time left at that rate.
+const BACKFILL_TEMPLATE: &str =
+    "{prefix:>10} [{bar:30}] {human_pos}/~{human_len} rows {per_sec} eta {eta} {wide_msg}";
+
 /// How often plain output prints a line for a running backfill.
 const BACKFILL_LINE_EVERY: Duration = Duration::from_secs(5);
 
@@ -147,12 +152,9 @@ impl CliReporter {
         }
         let bar = self.bars.add(ProgressBar::new(0));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>10} [{bar:30}] {human_pos}/~{human_len} rows {per_sec} eta {eta} \
-                 {wide_msg}",
-            )
-            .expect("the backfill template is valid")
-            .progress_chars("=> "),
+            ProgressStyle::with_template(BACKFILL_TEMPLATE)
+                .expect("the backfill template is valid")
+                .progress_chars("=> "),
         );
         bar.set_prefix("Backfill");
         bar
@@ -431,5 +433,15 @@ impl Reporter for CliReporter {
             report.applied.len(),
             report.already_applied
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_template_parses() {
+        assert!(ProgressStyle::with_template(BACKFILL_TEMPLATE).is_ok());
     }
 }

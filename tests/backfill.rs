@@ -338,3 +338,66 @@ async fn writer_waits_one_batch_at_most() {
          {LOCK_TIMEOUT:?} plus {MARGIN:?}"
     );
 }
+
+/// `pgshift apply` on a plan with `backfill: batched` runs the UPDATE in
+/// batches and prints their progress as plain lines when stderr is not a
+/// terminal.
+#[tokio::test]
+async fn apply_prints_backfill_progress() {
+    let db = common::TestDb::new("bf_cli").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("v1")).unwrap();
+    std::fs::create_dir(dir.path().join("v2")).unwrap();
+    std::fs::write(
+        dir.path().join("v1/V1__items.sql"),
+        "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("v2/V2__backfill.sql"),
+        "UPDATE items SET n = n + 1;\n",
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "name: bf\nversions:\n  - version: \"1\"\n    path: v1\n  - version: \"2\"\n    path: v2\n\
+         phases:\n  - name: one\n    to: \"1\"\n    strategy: in-place\n\
+         \x20 - name: two\n    to: \"2\"\n    strategy: in-place\n    settings:\n\
+         \x20     backfill: batched\n      backfill_batch_size: 300\n",
+    )
+    .unwrap();
+    let apply = |to: &str| {
+        std::process::Command::new(common::pgshift_bin())
+            .args([
+                "apply",
+                "--to",
+                to,
+                plan.to_str().unwrap(),
+                "--database-url",
+                &db.url,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let first = apply("1");
+    assert!(first.status.success(), "{first:?}");
+    db.exec("INSERT INTO items (id) SELECT g FROM generate_series(1, 1000) g; ANALYZE items")
+        .await;
+
+    let second = apply("2");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(batched backfill): UPDATE items"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Backfill items done: 1000 rows scanned of ~1000, 1000 updated, 4 batches"),
+        "{stderr}"
+    );
+    let client = db.client().await;
+    let once = scalar(&client, "SELECT count(*) FROM items WHERE n = 1").await;
+    assert_eq!(once, 1000);
+}

@@ -233,6 +233,21 @@ pub fn batch_end_sql(
     )
 }
 
+/// Returns the query that counts the keys after `$1..$n` (all keys without
+/// `after`): the size of the last batch, which is below `batch_size`.
+pub fn batch_rest_sql(
+    table: &crate::locks::RelationName,
+    key: &[KeyColumn],
+    after: bool,
+) -> String {
+    let filter = if after {
+        format!(" WHERE {}", range_condition(None, key, true, false))
+    } else {
+        String::new()
+    };
+    format!("SELECT count(*) FROM {}{filter}", quote_relation(table))
+}
+
 /// Returns one batch of the `UPDATE` in `sql`: its own `WHERE` (if any),
 /// in parentheses, ANDed with the key range. `after` adds the lower bound
 /// `$1..$n`, `upto` the upper bound in the next `n` parameters. Returns

@@ -31,7 +31,7 @@ mod forms;
 mod render;
 mod text;
 
-pub use backfill::{batch_end_sql, batch_update_sql, set_columns, KeyColumn};
+pub use backfill::{batch_end_sql, batch_rest_sql, batch_update_sql, set_columns, KeyColumn};
 pub use facts::{Known, PrimaryKey, SchemaFacts};
 
 /// The way the executor runs a step.

@@ -369,7 +369,7 @@ pub struct BackfillProgress {
     /// The primary key of the last row of the last committed batch, one
     /// text value per key column; `None` before the first batch.
     pub last_key: Option<Vec<String>>,
-    /// Keys covered by the committed batches, the last batch not counted.
+    /// Keys covered by the committed batches.
     pub rows_scanned: i64,
     /// Rows the committed batches changed.
     pub rows_updated: i64,

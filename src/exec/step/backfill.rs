@@ -16,7 +16,9 @@ use super::{backoff, error_message, first_line, quoted_name, Failure, Outcome, S
 use crate::exec::error::ExecError;
 use crate::exec::reporter::{BackfillEvent, RetryEvent};
 use crate::locks::RelationName;
-use crate::rewrite::{batch_end_sql, batch_update_sql, set_columns, KeyColumn, Step};
+use crate::rewrite::{
+    batch_end_sql, batch_rest_sql, batch_update_sql, set_columns, KeyColumn, Step,
+};
 use crate::state::{self, BackfillProgress};
 
 const PRIMARY_KEY: &str = "
@@ -196,16 +198,20 @@ impl StepContext<'_> {
             let updated = self
                 .cancellable(line, client.execute(&update, &values))
                 .await?;
+            let scanned = match &end {
+                Some(_) => i64::from(batch_size),
+                None => {
+                    let rest = batch_rest_sql(table, key, after.is_some());
+                    self.cancellable(line, client.query_one(&rest, &after_values))
+                        .await?
+                        .get::<_, i64>(0)
+                }
+            };
 
             let next = BackfillProgress {
                 step_checksum: progress.step_checksum.clone(),
                 last_key: end.clone().or_else(|| progress.last_key.clone()),
-                rows_scanned: progress.rows_scanned
-                    + if end.is_some() {
-                        i64::from(batch_size)
-                    } else {
-                        0
-                    },
+                rows_scanned: progress.rows_scanned + scanned,
                 rows_updated: progress.rows_updated + updated as i64,
                 batches: progress.batches + 1,
                 finished: end.is_none(),
