@@ -401,3 +401,56 @@ async fn apply_prints_backfill_progress() {
     let once = scalar(&client, "SELECT count(*) FROM items WHERE n = 1").await;
     assert_eq!(once, 1000);
 }
+
+/// `pgshift apply` warns about an UPDATE it leaves as written although the
+/// phase asks for batched backfills.
+#[tokio::test]
+async fn apply_warns_about_unbatched_update() {
+    let db = common::TestDb::new("bf_warn").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("v1")).unwrap();
+    std::fs::write(
+        dir.path().join("v1/V1__log.sql"),
+        "CREATE TABLE log (note text);\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("v2")).unwrap();
+    std::fs::write(
+        dir.path().join("v2/V2__upper.sql"),
+        "UPDATE log SET note = upper(note);\n",
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "name: bf\nsettings:\n  backfill: batched\nversions:\n  - version: \"1\"\n    path: v1\n\
+         \x20 - version: \"2\"\n    path: v2\nphases:\n  - name: all\n    to: \"2\"\n\
+         \x20   strategy: in-place\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(common::pgshift_bin())
+        .args([
+            "apply",
+            "--to",
+            "1",
+            plan.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let output = std::process::Command::new(common::pgshift_bin())
+        .args(["apply", plan.to_str().unwrap(), "--database-url", &db.url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("V2__upper.sql:1: not batched, runs in its migration's transaction"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("table log has no primary key"), "{stderr}");
+}

@@ -394,13 +394,32 @@ impl Executor {
         let mut planned = Vec::new();
         for (version, migration, settings) in pending {
             let options = crate::rewrite::RewriteOptions::from_settings(settings);
-            let steps = crate::rewrite::plan_migration_with(
+            let plan = crate::rewrite::plan_migration_with(
                 migration,
                 self.server_version,
                 &facts,
                 &options,
-            )?
-            .steps;
+            )?;
+            // The phase asked for batched backfills; say which UPDATEs run
+            // as written instead, and why.
+            for note in plan
+                .notes
+                .iter()
+                .filter(|n| n.skipped && options.batch_backfills)
+            {
+                if matches!(
+                    note.rewrite,
+                    "batched-backfill" | "add-column-batched-default"
+                ) {
+                    tracing::warn!(
+                        "{}:{}: not batched, runs in its migration's transaction: {}",
+                        migration.path.display(),
+                        note.line,
+                        note.reason
+                    );
+                }
+            }
+            let steps = plan.steps;
             facts.learn_sql(&migration.sql);
             planned.push((version, migration, settings, steps));
         }
