@@ -12,7 +12,9 @@
 #   all       both (the default)
 #
 # Everything runs against 127.0.0.1:5432 as user postgres (trust auth). The
-# databases it creates are named pgshift_bench_* and are dropped on exit.
+# databases it creates are named $DB_PREFIX_* (default pgshift_bench_*) and
+# are dropped on exit; give each concurrent run of the script its own
+# DB_PREFIX.
 # Results go to $OUT (default target/bench): one directory per run with the
 # pgbench logs, the migration output and result.json, and results.md with
 # the tables. Needs a release build: cargo build --release.
@@ -55,7 +57,8 @@ UPGRADE_LIMIT=${UPGRADE_LIMIT:-900}  # seconds before an upgrade is killed
 READER_SECONDS=${READER_SECONDS:-20} # how long the long-running reader holds its lock
 OVERHEAD_REPEATS=${OVERHEAD_REPEATS:-5}
 
-TEMPLATE_DB=pgshift_bench_template
+DB_PREFIX=${DB_PREFIX:-pgshift_bench}
+TEMPLATE_DB=${DB_PREFIX}_template
 STARTED_PIDS=()
 
 psql_admin() {
@@ -103,7 +106,7 @@ cleanup() {
     done
     local db
     for db in $(psql -X -At -h "$HOST" -p "$PORT" -U "$PGUSER_NAME" -d postgres \
-        -c "SELECT datname FROM pg_database WHERE datname LIKE 'pgshift\_bench\_%'"); do
+        -c "SELECT datname FROM pg_database WHERE datname LIKE '${DB_PREFIX//_/\\_}\_%'"); do
         drop_db "$db" || true
     done
 }
@@ -173,7 +176,7 @@ reached_2_0() {
 # One upgrade under load. $1: scenario (steady or long-reader), $2: naive or pgshift.
 run_under_load() {
     local scenario=$1 mode=$2
-    local db=pgshift_bench_${scenario//-/_}_$mode
+    local db=${DB_PREFIX}_${scenario//-/_}_$mode
     local dir=$OUT/$scenario-$mode
     rm -rf "$dir"
     mkdir -p "$dir"
@@ -303,18 +306,18 @@ run_overhead() {
     STEPS_DIR=$dir/steps-empty
     python3 "$ROOT/benches/dry_run_steps.py" "$dir/dry-run-empty.json" "$STEPS_DIR" >/dev/null
     log "overhead: empty database, $OVERHEAD_REPEATS runs each"
-    time_on_fresh_db empty_db run_pgshift_full pgshift_bench_overhead >"$dir/empty-pgshift.txt"
-    time_on_fresh_db empty_db run_steps_with_psql pgshift_bench_overhead >"$dir/empty-psql.txt"
+    time_on_fresh_db empty_db run_pgshift_full ${DB_PREFIX}_overhead >"$dir/empty-pgshift.txt"
+    time_on_fresh_db empty_db run_steps_with_psql ${DB_PREFIX}_overhead >"$dir/empty-psql.txt"
 
-    clone_db pgshift_bench_overhead
-    "$BIN" apply --dry-run --format json --database-url "$(db_url pgshift_bench_overhead)" \
+    clone_db ${DB_PREFIX}_overhead
+    "$BIN" apply --dry-run --format json --database-url "$(db_url ${DB_PREFIX}_overhead)" \
         "$PLAN" >"$dir/dry-run-loaded.json"
-    drop_db pgshift_bench_overhead
+    drop_db ${DB_PREFIX}_overhead
     STEPS_DIR=$dir/steps-loaded
     python3 "$ROOT/benches/dry_run_steps.py" "$dir/dry-run-loaded.json" "$STEPS_DIR" >/dev/null
     log "overhead: loaded 1.3 database, $OVERHEAD_REPEATS runs each"
-    time_on_fresh_db clone_db run_pgshift_full pgshift_bench_overhead >"$dir/loaded-pgshift.txt"
-    time_on_fresh_db clone_db run_steps_with_psql pgshift_bench_overhead >"$dir/loaded-psql.txt"
+    time_on_fresh_db clone_db run_pgshift_full ${DB_PREFIX}_overhead >"$dir/loaded-pgshift.txt"
+    time_on_fresh_db clone_db run_steps_with_psql ${DB_PREFIX}_overhead >"$dir/loaded-psql.txt"
 }
 
 write_results() {

@@ -30,6 +30,43 @@ use crate::sql::{self, ParseError, ParsedFile, Statement};
 /// runs on its own, outside a transaction block.
 pub const NO_TRANSACTION_DIRECTIVE: &str = "no-transaction";
 
+/// The `-- pgshift:backfill [batch-size=N]` directive: the `UPDATE` below
+/// it runs as a batched backfill, in primary key ranges of N rows (the
+/// plan's `backfill_batch_size` when N is not given), each batch in a
+/// transaction of its own.
+pub const BACKFILL_DIRECTIVE: &str = "backfill";
+
+/// Reads the text of a `-- pgshift:backfill` directive. Returns `Ok(None)`
+/// for another directive, `Ok(Some(size))` for a backfill directive with
+/// its batch size, if it gives one, and an error naming the problem for a
+/// malformed one.
+pub fn parse_backfill_directive(text: &str) -> Result<Option<Option<u32>>, String> {
+    let mut words = text.split_whitespace();
+    if words.next() != Some(BACKFILL_DIRECTIVE) {
+        return Ok(None);
+    }
+    let mut size = None;
+    for word in words {
+        let value = word.strip_prefix("batch-size=").ok_or_else(|| {
+            format!(
+                "unknown option `{word}` in `-- pgshift:{text}`; the only option is \
+                 batch-size=N"
+            )
+        })?;
+        match value.parse::<u32>() {
+            Ok(n) if (1..=crate::plan::MAX_BATCH_SIZE).contains(&n) => size = Some(n),
+            _ => {
+                return Err(format!(
+                    "invalid batch size `{value}` in `-- pgshift:{text}`; write a count of \
+                     rows from 1 to {}",
+                    crate::plan::MAX_BATCH_SIZE
+                ))
+            }
+        }
+    }
+    Ok(Some(size))
+}
+
 /// How pgshift runs the statements of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileMode {
@@ -139,6 +176,9 @@ pub struct StatementContext {
     /// Enum values added by `ALTER TYPE ... ADD VALUE` earlier in the same
     /// transaction, with the line that added them.
     pub enum_values_added: Arc<Vec<(String, usize)>>,
+    /// A `-- pgshift:backfill` directive sits between the previous
+    /// statement and this one, so pgshift runs it as a batched backfill.
+    pub batched_backfill: bool,
 }
 
 /// How to analyze a file.
@@ -242,7 +282,21 @@ impl AnalyzedFile {
                 column_types: Some(&overlay),
             };
             let analysis = locks::analyze_in(&statement.node, &context);
-            contexts.push(tracker.step(position, statement, &analysis));
+            let batched = backfill_marked(&parsed, position);
+            let mut statement_context = if batched {
+                // A batched backfill commits its own batches, so it ends the
+                // transaction around it like a statement that cannot run in
+                // a transaction block.
+                let alone = Analysis {
+                    transaction: TransactionUse::NotInBlock,
+                    ..analysis.clone()
+                };
+                tracker.step(position, statement, &alone)
+            } else {
+                tracker.step(position, statement, &analysis)
+            };
+            statement_context.batched_backfill = batched;
+            contexts.push(statement_context);
             analyses.push(analysis);
         }
         Ok(AnalyzedFile {
@@ -269,6 +323,21 @@ impl AnalyzedFile {
             .zip(&self.contexts)
             .map(|((s, a), c)| (s, a, c))
     }
+}
+
+/// Returns true when a `-- pgshift:backfill` directive sits between the
+/// statement at `position` and the one before it.
+fn backfill_marked(parsed: &ParsedFile, position: usize) -> bool {
+    let start = parsed.statements[position].span.start;
+    let from = match position {
+        0 => 0,
+        _ => parsed.statements[position - 1].span.end,
+    };
+    parsed.directives.iter().any(|d| {
+        d.span.start >= from
+            && d.span.start < start
+            && matches!(parse_backfill_directive(&d.text), Ok(Some(_)))
+    })
 }
 
 /// Returns true when two names can denote the same relation: equal names,
@@ -427,6 +496,7 @@ impl Tracker {
             validates_not_valid_from: None,
             not_null_proven: Vec::new(),
             enum_values_added: self.enum_values.clone(),
+            batched_backfill: false,
         };
         let mut context = context;
         self.record_constraints(statement, &mut context);
@@ -841,6 +911,35 @@ mod tests {
         let hold = |i: usize| file.analyses[i].effects[0].hold;
         assert_eq!(hold(1), locks::Hold::Brief);
         assert_eq!(hold(2), locks::Hold::Rewrite);
+    }
+
+    #[test]
+    fn backfill_directive_forms() {
+        assert_eq!(parse_backfill_directive("no-transaction"), Ok(None));
+        assert_eq!(parse_backfill_directive("backfill"), Ok(Some(None)));
+        assert_eq!(
+            parse_backfill_directive("backfill batch-size=500"),
+            Ok(Some(Some(500)))
+        );
+        for bad in [
+            "backfill batch-size=0",
+            "backfill batch-size=x",
+            "backfill size=5",
+        ] {
+            assert!(parse_backfill_directive(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backfill_directive_ends_the_transaction() {
+        let sql = "ALTER TABLE a ADD b int;\n-- pgshift:backfill\nUPDATE a SET b = 1;\n\
+                   ALTER TABLE a ADD c int;";
+        let file = analyze(sql, false);
+        assert!(!file.contexts[0].batched_backfill);
+        assert!(file.contexts[1].batched_backfill);
+        assert!(!file.contexts[2].batched_backfill);
+        assert_eq!(file.contexts[1].transaction, None);
+        assert_ne!(file.contexts[2].transaction, file.contexts[0].transaction);
     }
 
     fn name(n: &str) -> RelationName {

@@ -136,10 +136,22 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
                             column: Some(1),
                             message: format!(
                                 "unknown directive `-- pgshift:{}`; the known ones are \
-                                 `no-transaction`, `ignore RULE[,RULE] [reason]` and \
+                                 `no-transaction`, `backfill [batch-size=N]`, \
+                                 `ignore RULE[,RULE] [reason]` and \
                                  `ignore-file RULE[,RULE] [reason]`",
                                 directive.text
                             ),
+                        });
+                    }
+                }
+                for directive in &file.parsed.directives {
+                    if let Err(message) = crate::analysis::parse_backfill_directive(&directive.text)
+                    {
+                        report.errors.push(InputError {
+                            path: path.clone(),
+                            line: Some(directive.line),
+                            column: Some(1),
+                            message,
                         });
                     }
                 }
@@ -326,6 +338,7 @@ pub fn is_known_directive(text: &str) -> bool {
     let kind = text.split_whitespace().next().unwrap_or("");
     [
         crate::analysis::NO_TRANSACTION_DIRECTIVE,
+        crate::analysis::BACKFILL_DIRECTIVE,
         IGNORE_DIRECTIVE,
         IGNORE_FILE_DIRECTIVE,
     ]

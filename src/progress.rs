@@ -2,8 +2,9 @@
 //! indicatif.
 //!
 //! [`CliReporter`] draws the executor's events on stderr: an overall bar of
-//! steps plus a bar for the running index build when stderr is a terminal,
-//! one plain line per event when it is not, and only warnings in quiet mode.
+//! steps plus a bar for the running index build or batched backfill when
+//! stderr is a terminal, one plain line per event when it is not, and only
+//! warnings in quiet mode.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
-use crate::exec::{ApplyReport, LockHolder, Reporter, RetryEvent, SkipReason};
+use crate::exec::{ApplyReport, BackfillEvent, LockHolder, Reporter, RetryEvent, SkipReason};
 use crate::locks::Hold;
 use crate::plan::Migration;
 use crate::rewrite::{Step, StepKind};
@@ -51,7 +52,27 @@ pub struct CliReporter {
     blockers_shown: Mutex<(Vec<i32>, Option<Instant>)>,
     /// The progress phase last printed as a plain line.
     phase_shown: Mutex<String>,
+    /// The running backfill's rate meter.
+    backfill: Mutex<Option<BackfillMeter>>,
 }
+
+/// Rate and plain-line pacing of the running batched backfill.
+struct BackfillMeter {
+    step: usize,
+    bar: ProgressBar,
+    started: Instant,
+    /// Rows scanned when this run picked the backfill up.
+    rows_at_start: i64,
+    last_line: Option<Instant>,
+}
+
+/// The bar of a running backfill: keys scanned of the estimated rows, the
+/// rate and the time left at that rate.
+const BACKFILL_TEMPLATE: &str =
+    "{prefix:>10} [{bar:30}] {human_pos}/~{human_len} rows {per_sec} eta {eta} {wide_msg}";
+
+/// How often plain output prints a line for a running backfill.
+const BACKFILL_LINE_EVERY: Duration = Duration::from_secs(5);
 
 /// How often plain output repeats an unchanged list of blockers.
 const BLOCKERS_REPEAT: Duration = Duration::from_secs(10);
@@ -77,6 +98,7 @@ impl CliReporter {
             index: Mutex::new(None),
             blockers_shown: Mutex::new((Vec::new(), None)),
             phase_shown: Mutex::new(String::new()),
+            backfill: Mutex::new(None),
         }
     }
 
@@ -125,7 +147,24 @@ impl CliReporter {
         .clone()
     }
 
+    fn new_backfill_bar(&self) -> ProgressBar {
+        if self.mode != OutputMode::Bars {
+            return ProgressBar::hidden();
+        }
+        let bar = self.bars.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template(BACKFILL_TEMPLATE)
+                .expect("the backfill template is valid")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("Backfill");
+        bar
+    }
+
     fn finish_index_bar(&self) {
+        if let Some(meter) = self.backfill.lock().expect("backfill lock").take() {
+            meter.bar.finish_and_clear();
+        }
         self.phase_shown.lock().expect("phase lock").clear();
         if let Some(bar) = self.index.lock().expect("index bar lock").take() {
             bar.finish_and_clear();
@@ -139,6 +178,7 @@ fn step_label(step: &Step) -> String {
         StepKind::Autocommit => "autocommit",
         StepKind::ConcurrentIndex { .. } => "concurrent index",
         StepKind::ConcurrentReindex { .. } => "concurrent reindex",
+        StepKind::Backfill { .. } => "batched backfill",
     };
     let first = step
         .statements
@@ -341,6 +381,60 @@ impl Reporter for CliReporter {
         ));
     }
 
+    fn backfill_progress(&self, event: &BackfillEvent<'_>) {
+        let progress = event.progress;
+        let mut slot = self.backfill.lock().expect("backfill lock");
+        if slot.as_ref().map(|m| m.step) != Some(event.step.index) {
+            if let Some(old) = slot.take() {
+                old.bar.finish_and_clear();
+            }
+            *slot = Some(BackfillMeter {
+                step: event.step.index,
+                bar: self.new_backfill_bar(),
+                started: Instant::now(),
+                rows_at_start: progress.rows_scanned,
+                last_line: None,
+            });
+        }
+        let meter = slot.as_mut().expect("the meter was just set");
+        let scanned = progress.rows_scanned.max(0) as u64;
+        // The estimate may lag behind the table; the bar never ends early.
+        let estimate = event.estimated_rows.unwrap_or(0).max(0) as u64;
+        let table = crate::rules::qualified(event.table);
+        meter.bar.set_length(estimate.max(scanned));
+        meter.bar.set_position(scanned);
+        meter.bar.set_message(format!(
+            "{table}: {} batches, {} rows updated",
+            progress.batches, progress.rows_updated
+        ));
+        if self.mode != OutputMode::Plain {
+            return;
+        }
+        let due = meter
+            .last_line
+            .map_or(true, |at| at.elapsed() >= BACKFILL_LINE_EVERY);
+        if !due && !progress.finished {
+            return;
+        }
+        meter.last_line = Some(Instant::now());
+        let elapsed = meter.started.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            (progress.rows_scanned - meter.rows_at_start) as f64 / elapsed
+        } else {
+            0.0
+        };
+        let of = match event.estimated_rows {
+            Some(total) => format!(" of ~{total}"),
+            None => String::new(),
+        };
+        let state = if progress.finished { "done" } else { "running" };
+        self.line(&format!(
+            "{:>10} {table} {state}: {} rows scanned{of}, {} updated, {} batches, \
+             {rate:.0} rows/s",
+            "Backfill", progress.rows_scanned, progress.rows_updated, progress.batches
+        ));
+    }
+
     fn notice(&self, notice: &Notice) {
         let mut text = format!("{}: {}", notice.severity, notice.message);
         if let Some(detail) = &notice.detail {
@@ -429,5 +523,10 @@ mod tests {
              UPDATE t SET c = 1;\n",
         );
         assert!(!labels[0].contains("instant"), "{labels:?}");
+    }
+
+    #[test]
+    fn backfill_template_parses() {
+        assert!(ProgressStyle::with_template(BACKFILL_TEMPLATE).is_ok());
     }
 }

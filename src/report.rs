@@ -92,7 +92,8 @@ pub fn build(
                     Some(_) => MigrationState::Changed,
                 };
                 let (steps, notes) = if state == MigrationState::Pending {
-                    let plan = rewrite::plan_migration_with(m, version, &facts)?;
+                    let options = rewrite::RewriteOptions::from_settings(&phase.settings);
+                    let plan = rewrite::plan_migration_with(m, version, &facts, &options)?;
                     facts.learn_sql(&m.sql);
                     (plan.steps, plan.notes)
                 } else {
@@ -311,6 +312,13 @@ fn describe_kind(kind: &StepKind) -> String {
                 crate::rules::qualified(name)
             )
         }
+        StepKind::Backfill {
+            table, batch_size, ..
+        } => format!(
+            "batched backfill of {} by primary key, {batch_size} rows per transaction, \
+             resumable after the last finished batch",
+            crate::rules::qualified(table)
+        ),
     }
 }
 

@@ -238,6 +238,17 @@ async fn killed_apply_resumes_to_same_schema() {
             "kill point {point} ({kill:?}): INVALID index left"
         );
         assert_no_step_twice(&db, point).await;
+        // V12's last backfill, batched in the 2.0 phase, reached every row.
+        let missed = scalar(
+            &db,
+            "SELECT count(*) FROM refresh_tokens \
+             WHERE NOT active AND first_used_at IS DISTINCT FROM requested_at",
+        )
+        .await;
+        assert_eq!(
+            missed, 0,
+            "kill point {point} ({kill:?}): rows the backfill missed"
+        );
     }
     eprintln!(
         "crash test: {points} kill points (seed {seed}, {kinds:?}), {killed_runs} runs killed \

@@ -145,3 +145,73 @@ async fn database_url_finds_constraint_index() {
     );
     assert!(stderr.contains("backs a constraint"), "{stderr}");
 }
+
+#[test]
+fn batch_backfills_marks_updates_and_lints_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("V1__items.sql"),
+        "CREATE TABLE items (id bigint PRIMARY KEY, hits int);\nCREATE TABLE log (note text);\n",
+    )
+    .unwrap();
+    let input = "UPDATE items SET hits = 0;\nUPDATE log SET note = '';\n";
+    std::fs::write(dir.path().join("V2__backfill.sql"), input).unwrap();
+    let folder = dir.path().to_str().unwrap();
+
+    let out = fix(&[
+        "--write",
+        "--batch-backfills",
+        "--backfill-batch-size",
+        "500",
+        folder,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let fixed = std::fs::read_to_string(dir.path().join("V2__backfill.sql")).unwrap();
+    assert_eq!(
+        fixed,
+        "-- pgshift:backfill batch-size=500\nUPDATE items SET hits = 0;\nUPDATE log SET note = '';\n"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("V2__backfill.sql:2: skipped batched-backfill"),
+        "{stderr}"
+    );
+
+    // Fixing again changes nothing.
+    let again = fix(&[
+        "--diff",
+        "--batch-backfills",
+        "--backfill-batch-size",
+        "500",
+        folder,
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+
+    // The directive is known to lint, and the batched UPDATE is not flagged.
+    let lint = Command::new(common::pgshift_bin())
+        .args(["lint", "--format", "json", folder])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(lint.stdout).unwrap();
+    assert_eq!(lint.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("unknown directive"), "{stdout}");
+    assert_eq!(
+        stdout.matches("update-or-delete-without-where").count(),
+        1,
+        "only the log UPDATE is flagged: {stdout}"
+    );
+}
+
+#[test]
+fn batch_size_zero_is_rejected() {
+    let out = fix(&[
+        "--diff",
+        "--batch-backfills",
+        "--backfill-batch-size",
+        "0",
+        "x.sql",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--backfill-batch-size"), "{stderr}");
+}

@@ -839,3 +839,40 @@ fn empty_plan_named() {
         assert!(!err.contains("RawPlan"), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn backfill_settings_by_phase() {
+    let plan = ONE_VERSION_PLAN.replace(
+        "name: t\n",
+        "name: t\nsettings:\n  backfill_batch_size: 250\n",
+    );
+    let plan = format!("{plan}    settings:\n      backfill: batched\n");
+    let dir = write_tree(&[("plan.yaml", &plan), ("v1/V1__a.sql", "")]);
+    let plan = load(&dir).unwrap();
+
+    assert_eq!(plan.settings.backfill, pgshift::plan::Backfill::Atomic);
+    let phase = &plan.phases[0].settings;
+    assert_eq!(phase.backfill, pgshift::plan::Backfill::Batched);
+    assert_eq!(phase.backfill_batch_size, 250);
+}
+
+#[test]
+fn invalid_backfill_settings() {
+    for (setting, expected) in [
+        ("backfill: sometimes", "unknown variant `sometimes`"),
+        (
+            "backfill_batch_size: 0",
+            "settings.backfill_batch_size is 0",
+        ),
+        (
+            "backfill_batch_size: 5000000",
+            "settings.backfill_batch_size is 5000000",
+        ),
+    ] {
+        let plan =
+            ONE_VERSION_PLAN.replace("name: t\n", &format!("name: t\nsettings:\n  {setting}\n"));
+        let dir = write_tree(&[("plan.yaml", &plan), ("v1/V1__a.sql", "")]);
+        let err = load_err(&dir);
+        assert!(err.contains(expected), "{setting}: {err}");
+    }
+}

@@ -17,7 +17,10 @@ use pgshift::analysis::{AnalyzeOptions, AnalyzedFile};
 use pgshift::lint::{lint_file, LintOptions};
 use pgshift::locks::{PgVersion, TransactionUse};
 use pgshift::plan::Plan;
-use pgshift::rewrite::{fix_file, plan_file_with, SchemaFacts, Step, StepKind};
+use pgshift::rewrite::{
+    fix_file, fix_file_with_options, plan_file_with, Note, RewriteOptions, SchemaFacts, Step,
+    StepKind,
+};
 
 const PG15: PgVersion = PgVersion::new(15, 0);
 
@@ -151,11 +154,25 @@ fn shape(steps: &[Step]) -> Vec<(StepKind, Vec<String>)> {
 /// Fixes `input`, checks the output's properties and returns the steps
 /// that the rewritten file runs as.
 fn fix_and_check(name: &str, input: &str, facts: &SchemaFacts) -> (String, Vec<Step>) {
+    let (text, steps, _) = fix_and_check_with(name, input, facts, &RewriteOptions::default());
+    (text, steps)
+}
+
+/// Like [`fix_and_check`], with `fix`'s rewrite choices; also returns the
+/// notes on rewrites not made.
+fn fix_and_check_with(
+    name: &str,
+    input: &str,
+    facts: &SchemaFacts,
+    options: &RewriteOptions,
+) -> (String, Vec<Step>, Vec<Note>) {
     let original = analyze(name, input.to_string());
-    let fixed = fix_file(&original, facts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let fixed =
+        fix_file_with_options(&original, facts, options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let output = analyze(name, fixed.text.clone());
 
-    // What fix prints plans into exactly the steps apply runs.
+    // What fix prints plans into exactly the steps apply runs, with the
+    // default choices too: the fixed text carries its own directives.
     let replanned = plan_file_with(&output, facts).unwrap();
     assert_eq!(
         shape(&replanned.steps),
@@ -164,7 +181,7 @@ fn fix_and_check(name: &str, input: &str, facts: &SchemaFacts) -> (String, Vec<S
         fixed.text
     );
     // Idempotent: fixing the output changes nothing.
-    let again = fix_file(&output, facts).unwrap();
+    let again = fix_file_with_options(&output, facts, options).unwrap();
     assert_eq!(
         again.text, fixed.text,
         "{name}: fixing the output changed it"
@@ -207,8 +224,18 @@ fn fix_and_check(name: &str, input: &str, facts: &SchemaFacts) -> (String, Vec<S
             "{name}: fix introduced a finding: {finding:#?}\n{}",
             fixed.text
         );
+        if finding.rule == "update-or-delete-without-where" {
+            let stmt = applied
+                .statements()
+                .find(|(s, _, _)| s.line == finding.line)
+                .expect("a finding points at a statement");
+            assert!(
+                !stmt.2.batched_backfill,
+                "{name}: a batched backfill is still flagged: {finding:#?}"
+            );
+        }
     }
-    (fixed.text, replanned.steps)
+    (fixed.text, replanned.steps, fixed.notes)
 }
 
 /// Applies `schema` then the original `input` to one database and the
@@ -266,11 +293,19 @@ async fn every_plan_migration_keeps_the_schema() {
     let mut facts = SchemaFacts::default();
     let mut changed = 0;
 
-    for version in &plan.versions {
+    let mut batched = 0;
+    for (index, version) in plan.versions.iter().enumerate() {
+        // Each migration is fixed with its phase's choices, as apply plans it.
+        let phase = plan.phases.iter().find(|p| p.versions.contains(&index));
+        let options = RewriteOptions::from_settings(&phase.unwrap().settings);
         for migration in &version.migrations {
             let name = migration.path.display().to_string();
             let file = analyze(&name, migration.sql.clone());
-            let (text, steps) = fix_and_check(&name, &migration.sql, &facts);
+            let (text, steps, _) = fix_and_check_with(&name, &migration.sql, &facts, &options);
+            batched += steps
+                .iter()
+                .filter(|s| matches!(s.kind, StepKind::Backfill { .. }))
+                .count();
             changed += usize::from(text != migration.sql);
             run_original(&original, &file).await;
             run_steps(&rewritten, &name, &steps).await;
@@ -283,6 +318,7 @@ async fn every_plan_migration_keeps_the_schema() {
         }
     }
     assert!(changed >= 5, "only {changed} migrations were rewritten");
+    assert_eq!(batched, 4, "the 2.0 phase batches V12's four backfills");
 }
 
 /// Facts read from the database's catalog give the same rewrite of a
@@ -351,4 +387,231 @@ async fn drop_of_constraint_index_is_left_alone_with_a_note() {
         "CREATE TABLE t (id bigint, code text CONSTRAINT t_code_key UNIQUE);",
     );
     assert!(!fix_file(&file, &learned).unwrap().changed);
+}
+
+/// Runs `steps`, planned from `sql`, through the executor, so batched
+/// backfills run batch by batch.
+async fn run_with_executor(db: &common::TestDb, sql: &str, steps: &[Step]) {
+    let migration = pgshift::plan::Migration {
+        id: "1".to_string(),
+        name: "backfill".to_string(),
+        path: "V1__backfill.sql".into(),
+        autocommit: false,
+        checksum: "test".to_string(),
+        sql: sql.to_string(),
+    };
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let mut executor = pgshift::exec::Executor::new(client, info, Default::default())
+        .await
+        .unwrap();
+    let settings = pgshift::plan::Settings::default();
+    executor
+        .run_migration(
+            &migration,
+            "1.0",
+            steps,
+            &settings,
+            &pgshift::exec::NoopReporter,
+        )
+        .await
+        .unwrap();
+    executor
+        .end_run(pgshift::state::RunStatus::Succeeded)
+        .await
+        .unwrap();
+}
+
+/// A batched backfill ends in the same schema and the same rows as the
+/// UPDATEs it replaces, run through the executor batch by batch; the
+/// UPDATEs it cannot batch stay as written, each with its reason.
+#[tokio::test]
+async fn batched_backfill_keeps_schema_and_rows() {
+    let schema = read("tests/fixtures/fix/backfill/schema.sql");
+    let input = read("tests/fixtures/fix/backfill/input.sql");
+    let mut facts = SchemaFacts::default();
+    learn(&mut facts, &schema);
+    let options = RewriteOptions {
+        batch_backfills: true,
+        batch_size: 300,
+        ..RewriteOptions::default()
+    };
+    let (text, steps, notes) = fix_and_check_with("backfill", &input, &facts, &options);
+
+    let batched = steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Backfill { .. }))
+        .count();
+    assert_eq!(batched, 3, "{text}");
+    assert_eq!(
+        text.matches("-- pgshift:backfill batch-size=300\n").count(),
+        3,
+        "{text}"
+    );
+    for reason in [
+        "not known whether table audit has a primary key",
+        "RETURNING",
+        "WITH clause",
+        "sets primary key column sku",
+    ] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.skipped && n.rewrite == "batched-backfill" && n.reason.contains(reason)),
+            "no skipped note containing {reason:?}: {notes:#?}"
+        );
+    }
+    // Without the plan's choice the same input is left as written.
+    let plain = fix_file(&analyze("backfill", input.clone()), &facts).unwrap();
+    assert!(!plain.text.contains("pgshift:backfill"), "{}", plain.text);
+
+    let original_db = common::TestDb::new("bf_rows_o").await;
+    let rewritten_db = common::TestDb::new("bf_rows_r").await;
+    let original = original_db.client().await;
+    let rewritten = rewritten_db.client().await;
+    original.batch_execute(&schema).await.unwrap();
+    rewritten.batch_execute(&schema).await.unwrap();
+    // The catalog tells that audit has no primary key.
+    let catalog_facts = pgshift::db::catalog::schema_facts(&rewritten)
+        .await
+        .unwrap();
+    let (_, _, notes) = fix_and_check_with("backfill", &input, &catalog_facts, &options);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.skipped && n.reason.contains("table audit has no primary key")),
+        "{notes:#?}"
+    );
+    run_original(&original, &analyze("backfill", input.clone())).await;
+
+    run_with_executor(&rewritten_db, &text, &steps).await;
+
+    catalog::assert_same(
+        "backfill",
+        &catalog::snapshot(&original).await,
+        &catalog::snapshot(&rewritten).await,
+    );
+    for table in ["items", "stock", "audit", "fresh", "tenants"] {
+        let query = format!(
+            "SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM {table} t"
+        );
+        let expected: String = original.query_one(&query, &[]).await.unwrap().get(0);
+        let actual: String = rewritten.query_one(&query, &[]).await.unwrap().get(0);
+        assert!(!expected.is_empty() || table == "fresh", "{table} has rows");
+        assert!(
+            expected == actual,
+            "{table}: the rows differ after the batched backfill"
+        );
+    }
+    // Each backfill ran in more than one batch.
+    let batches: Vec<i64> = rewritten
+        .query(
+            "SELECT batches FROM pgshift.backfill_progress WHERE finished ORDER BY step_index",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(batches.len(), 3, "{batches:?}");
+    assert!(batches.iter().all(|&b| b > 1), "{batches:?}");
+}
+
+/// ADD COLUMN with a volatile default becomes a plain ADD COLUMN, SET
+/// DEFAULT, a batched backfill and the safe SET NOT NULL, and ends in the
+/// same schema with every existing row filled.
+#[tokio::test]
+async fn volatile_default_column_keeps_the_schema() {
+    let schema = read("tests/fixtures/fix/add-column-default/schema.sql");
+    let input = read("tests/fixtures/fix/add-column-default/input.sql");
+    let mut facts = SchemaFacts::default();
+    learn(&mut facts, &schema);
+    let options = RewriteOptions {
+        batch_backfills: true,
+        batch_size: 400,
+        ..RewriteOptions::default()
+    };
+    let (text, steps, notes) = fix_and_check_with("add_column", &input, &facts, &options);
+    let batched = steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Backfill { .. }))
+        .count();
+    assert_eq!(batched, 2, "{text}");
+    assert!(text.contains("SET DEFAULT gen_random_uuid()"), "{text}");
+    assert!(
+        text.contains("CHECK (token IS NOT NULL) NOT VALID"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ALTER TABLE items ADD COLUMN created_at timestamptz DEFAULT now();"),
+        "the stable default stays as written: {text}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.skipped && n.rewrite == "add-column-batched-default"),
+        "{notes:#?}"
+    );
+    // Without batching allowed the statements stay as written.
+    let plain = fix_file(&analyze("add_column", input.clone()), &facts).unwrap();
+    assert!(!plain.changed, "{}", plain.text);
+
+    let original_db = common::TestDb::new("bf_addcol_o").await;
+    let rewritten_db = common::TestDb::new("bf_addcol_r").await;
+    let original = original_db.client().await;
+    let rewritten = rewritten_db.client().await;
+    original.batch_execute(&schema).await.unwrap();
+    rewritten.batch_execute(&schema).await.unwrap();
+    run_original(&original, &analyze("add_column", input.clone())).await;
+    run_with_executor(&rewritten_db, &text, &steps).await;
+
+    catalog::assert_same(
+        "add_column",
+        &catalog::snapshot(&original).await,
+        &catalog::snapshot(&rewritten).await,
+    );
+    let filled: i64 = rewritten
+        .query_one(
+            "SELECT count(DISTINCT token) FROM items WHERE seen_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(filled, 2500, "every existing row got its own value");
+}
+
+/// `fix --lock-timeout` writes `SET LOCAL lock_timeout` before the first
+/// strong lock of each transaction, so its output raises no lock-timeout
+/// finding, keeps concurrent builds free of it, and stays idempotent.
+#[test]
+fn lock_timeout_is_set_before_strong_locks() {
+    let options = RewriteOptions {
+        lock_timeout: Some(std::time::Duration::from_secs(2)),
+        ..RewriteOptions::default()
+    };
+    let mut with_timeout = 0;
+    for kind in REWRITE_KINDS {
+        let schema = read(&format!("tests/fixtures/fix/{kind}/schema.sql"));
+        let input = read(&format!("tests/fixtures/fix/{kind}/input.sql"));
+        let mut facts = SchemaFacts::default();
+        learn(&mut facts, &schema);
+        let (text, _, _) = fix_and_check_with(kind, &input, &facts, &options);
+        with_timeout += usize::from(text.contains("SET LOCAL lock_timeout = '2000ms';"));
+        let output = analyze(kind, text.clone());
+        let findings: Vec<String> = lint_file(&output, &LintOptions::default())
+            .into_iter()
+            .filter(|d| d.rule == "strong-lock-without-lock-timeout")
+            // Concurrent statements are left without one on purpose: they
+            // wait for older transactions by design.
+            .filter(|d| {
+                let stmt = output.parsed.statements.iter().find(|s| s.line == d.line);
+                !stmt.is_some_and(|s| s.text.contains("CONCURRENTLY"))
+            })
+            .map(|d| format!("line {}: {}", d.line, d.message))
+            .collect();
+        assert!(findings.is_empty(), "{kind}: {findings:#?}\n{text}");
+    }
+    // Concurrent builds take no strong lock; the other kinds all do.
+    assert_eq!(with_timeout, 8, "kinds with a lock_timeout written");
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use pgshift::analysis::AnalyzedFile;
 use pgshift::locks::PgVersion;
-use pgshift::rewrite::{fix_file, SchemaFacts};
+use pgshift::rewrite::{fix_file_with_options, RewriteOptions, SchemaFacts};
 
 use super::lint::parse_version;
 use super::FixArgs;
@@ -24,6 +24,11 @@ pub async fn run(args: &FixArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot create output folder {}", out.display()))?;
     }
 
+    let options = RewriteOptions {
+        batch_backfills: args.batch_backfills,
+        batch_size: args.backfill_batch_size,
+        lock_timeout: args.lock_timeout,
+    };
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut changed = 0;
@@ -36,7 +41,7 @@ pub async fn run(args: &FixArgs) -> Result<ExitCode> {
             .is_some_and(|n| n.contains(".autocommit."));
         let file = AnalyzedFile::new(&path, text, autocommit, version)
             .map_err(|e| anyhow!("{}:{e}", path.display()))?;
-        let fixed = fix_file(&file, &facts)?;
+        let fixed = fix_file_with_options(&file, &facts, &options)?;
         for note in &fixed.notes {
             let what = if note.skipped { "skipped" } else { "unchecked" };
             eprintln!(

@@ -211,6 +211,39 @@ pub struct FixArgs {
     /// are listed as skipped or unchecked.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// Rewrite each full-table UPDATE (a backfill) of a table with a
+    /// primary key into batches by key range, each batch its own
+    /// transaction, as a plan's `backfill: batched` does. The UPDATE gets a
+    /// `-- pgshift:backfill batch-size=N` line. Batches give up
+    /// all-or-nothing: a failure leaves the earlier batches committed.
+    #[arg(long)]
+    pub batch_backfills: bool,
+
+    /// Rows per batch for --batch-backfills.
+    #[arg(
+        long,
+        value_name = "ROWS",
+        default_value_t = pgshift::plan::DEFAULT_BATCH_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(pgshift::plan::MAX_BATCH_SIZE))
+    )]
+    pub backfill_batch_size: u32,
+
+    /// Write `SET LOCAL lock_timeout` at the start of each transaction that
+    /// takes a lock that blocks writes on an existing table, where no
+    /// lock_timeout is in effect yet (SET and RESET around such a statement
+    /// outside a transaction). A duration such as 2s or 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// Parses `--lock-timeout`: a duration other than 0.
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let timeout = pgshift::plan::parse_duration(text)?;
+    if timeout.is_zero() {
+        return Err("0 turns the timeout off; give a duration such as 2s".to_string());
+    }
+    Ok(timeout)
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,12 @@
 //! Read-only catalog lookups for rewrites: partitioned tables and their
-//! partitions, indexes that back a constraint, partitioned indexes and
-//! default partitions. Names are schema-qualified.
+//! partitions, indexes that back a constraint, partitioned indexes,
+//! default partitions and primary keys. Names are schema-qualified.
 
 use tokio_postgres::Client;
 
 use super::DbError;
 use crate::locks::RelationName;
-use crate::rewrite::SchemaFacts;
+use crate::rewrite::{PrimaryKey, SchemaFacts};
 
 const PARTITIONS: &str = "
 SELECT pn.nspname::text, p.relname::text, cn.nspname::text, c.relname::text,
@@ -40,6 +40,17 @@ SELECT n.nspname::text, c.relname::text,
   CROSS JOIN LATERAL unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
  GROUP BY 1, 2";
+
+const PRIMARY_KEYS: &str = "
+SELECT n.nspname::text, c.relname::text, con.conname::text,
+       array_agg(a.attname::text ORDER BY k.ord)
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+ WHERE con.contype = 'p'
+ GROUP BY 1, 2, 3";
 
 /// Reads the facts rewrites need from the database of `client`.
 pub async fn schema_facts(client: &Client) -> Result<SchemaFacts, DbError> {
@@ -94,6 +105,19 @@ pub async fn schema_facts(client: &Client) -> Result<SchemaFacts, DbError> {
                 .partition_keys
                 .insert(qualified(row.get(0), row.get(1)), row.get(2));
         }
+    }
+    for row in client
+        .query(PRIMARY_KEYS, &[])
+        .await
+        .map_err(error("primary keys"))?
+    {
+        facts.primary_keys.insert(
+            qualified(row.get(0), row.get(1)),
+            PrimaryKey {
+                constraint: row.get(2),
+                columns: row.get(3),
+            },
+        );
     }
     Ok(facts)
 }

@@ -158,6 +158,18 @@ pub enum ExecError {
         message: String,
     },
 
+    #[error(
+        "{}:{line}: cannot run the UPDATE of {table} as a batched backfill: {reason}",
+        path.display()
+    )]
+    Backfill {
+        path: PathBuf,
+        line: usize,
+        table: String,
+        /// What rules batching out, and what to change.
+        reason: String,
+    },
+
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
 

@@ -21,7 +21,7 @@ mod step;
 
 pub use error::ExecError;
 pub use interrupt::Interrupt;
-pub use reporter::{NoopReporter, Reporter, RetryEvent, SkipReason};
+pub use reporter::{BackfillEvent, NoopReporter, Reporter, RetryEvent, SkipReason};
 pub use run_lock::{LockHolder, LockWait, RunLock, RUN_LOCK_KEY};
 
 use std::collections::HashMap;
@@ -385,17 +385,37 @@ impl Executor {
         };
         let mut planned = Vec::new();
         for (version, migration, settings) in pending {
-            let plan = crate::rewrite::plan_migration_with(migration, self.server_version, &facts)?;
+            let options = crate::rewrite::RewriteOptions::from_settings(settings);
+            let plan = crate::rewrite::plan_migration_with(
+                migration,
+                self.server_version,
+                &facts,
+                &options,
+            )?;
+            // A statement whose rewrite was skipped runs as written, with the
+            // lock `fix` and the dry-run show; the operator must know before
+            // it does.
             for note in plan.notes.iter().filter(|n| n.skipped) {
-                // The statement runs as written, with the lock `fix` and
-                // the dry-run show; the operator must know before it does.
-                tracing::warn!(
-                    "{}:{}: skipped {}: {}",
-                    migration.path.display(),
-                    note.line,
+                let backfill = matches!(
                     note.rewrite,
-                    note.reason
+                    "batched-backfill" | "add-column-batched-default"
                 );
+                if backfill && options.batch_backfills {
+                    tracing::warn!(
+                        "{}:{}: not batched, runs in its migration's transaction: {}",
+                        migration.path.display(),
+                        note.line,
+                        note.reason
+                    );
+                } else if !backfill {
+                    tracing::warn!(
+                        "{}:{}: skipped {}: {}",
+                        migration.path.display(),
+                        note.line,
+                        note.rewrite,
+                        note.reason
+                    );
+                }
             }
             let steps = plan.steps;
             facts.learn_sql(&migration.sql);

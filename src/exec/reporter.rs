@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use crate::db::{BlockingPid, CommandProgress, IndexProgress, Notice};
+use crate::locks::RelationName;
 use crate::plan::Migration;
 use crate::rewrite::Step;
+use crate::state::BackfillProgress;
 
 use super::run_lock::LockHolder;
 use super::ApplyReport;
@@ -24,6 +26,19 @@ pub struct RetryEvent<'a> {
     pub backoff: Duration,
     /// Sessions seen blocking the failed attempt.
     pub blockers: &'a [BlockingPid],
+}
+
+/// The state of a batched backfill after a batch committed, or when a
+/// resumed run picks it up.
+#[derive(Debug)]
+pub struct BackfillEvent<'a> {
+    pub migration: &'a Migration,
+    pub step: &'a Step,
+    pub table: &'a RelationName,
+    pub progress: &'a BackfillProgress,
+    /// The table's row count as `pg_class.reltuples` estimates it; `None`
+    /// when the table was never analyzed.
+    pub estimated_rows: Option<i64>,
 }
 
 /// Reason a step did not run.
@@ -56,6 +71,8 @@ pub trait Reporter: Send + Sync {
     fn index_progress(&self, _progress: &IndexProgress) {}
     /// Receives a sample of a running `CLUSTER`, `VACUUM FULL` or `VACUUM`.
     fn command_progress(&self, _progress: &CommandProgress) {}
+    /// Receives the progress of a batched backfill after each batch.
+    fn backfill_progress(&self, _event: &BackfillEvent<'_>) {}
     /// Receives a NOTICE or WARNING the server sent on pgshift's session.
     fn notice(&self, _notice: &Notice) {}
     fn migration_finished(&self, _migration: &Migration, _duration: Duration) {}

@@ -5,6 +5,8 @@
 //! string of several statements would run as one implicit transaction, in
 //! which `CREATE INDEX CONCURRENTLY` fails with SQLSTATE 25001.
 
+mod backfill;
+
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -162,7 +164,8 @@ impl StepContext<'_> {
             StepKind::Autocommit if atomic => None,
             StepKind::Autocommit
             | StepKind::ConcurrentIndex { .. }
-            | StepKind::ConcurrentReindex { .. } => {
+            | StepKind::ConcurrentReindex { .. }
+            | StepKind::Backfill { .. } => {
                 Some(state::journal_insert(self.client, key, StepStatus::Started, 1).await?)
             }
         };
@@ -186,6 +189,14 @@ impl StepContext<'_> {
                 }
                 StepKind::ConcurrentReindex { target } => {
                     self.try_reindex(step, target, concurrent_budget).await
+                }
+                StepKind::Backfill {
+                    table,
+                    qualifier,
+                    batch_size,
+                } => {
+                    self.try_backfill(step, &checksum, table, qualifier, *batch_size)
+                        .await
                 }
             };
             let (error, line, blockers) = match result {
@@ -213,6 +224,10 @@ impl StepContext<'_> {
                             "the statement was cancelled and no INVALID index is left"
                         }
                         StepKind::Autocommit => "the statement was cancelled",
+                        StepKind::Backfill { .. } => {
+                            "the running batch was rolled back; the committed batches stay \
+                             and the next run resumes after them"
+                        }
                     };
                     let error = self.interrupted(step, line, cleanup);
                     self.journal_failure(journal_id, key, attempt, StepStatus::Interrupted, &error)
@@ -842,7 +857,7 @@ fn session_ended(code: &SqlState) -> bool {
 fn is_concurrent(step: &Step) -> bool {
     match step.kind {
         StepKind::ConcurrentIndex { .. } | StepKind::ConcurrentReindex { .. } => true,
-        StepKind::Transaction | StepKind::Autocommit => false,
+        StepKind::Transaction | StepKind::Autocommit | StepKind::Backfill { .. } => false,
     }
 }
 

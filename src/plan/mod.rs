@@ -19,7 +19,12 @@ pub use bluegreen::{
 };
 
 use discover::NumericId;
-pub use raw::parse_duration;
+
+/// Parses a duration as the plan file writes it: `"500ms"`, `"2s"`,
+/// `"1m30s"` or `0`. The error names the text and the accepted forms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    raw::parse_duration(text)
+}
 use raw::{RawPhase, RawPlan, RawSettings, RawVersion};
 
 /// A loaded and validated plan.
@@ -122,7 +127,32 @@ pub struct Settings {
     /// Upper bound of the retry delay.
     #[serde(rename = "retry_backoff_max_ms", serialize_with = "serialize_millis")]
     pub retry_backoff_max: Duration,
+    /// The way a full-table `UPDATE` (a backfill) runs.
+    pub backfill: Backfill,
+    /// Rows per batch of a batched backfill.
+    pub backfill_batch_size: u32,
 }
+
+/// The way a backfill (a top-level `UPDATE` of a table the migration did
+/// not create) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backfill {
+    /// As written, in its migration's transaction: all rows or none.
+    Atomic,
+    /// In primary key ranges, one short transaction per batch. A failure
+    /// leaves the batches before it committed, so this gives up
+    /// all-or-nothing.
+    Batched,
+}
+
+/// The default `backfill_batch_size`.
+pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+
+/// The largest `backfill_batch_size` a plan may set; a batch holds a row
+/// lock on each row it changes until it commits, so larger batches make
+/// writers wait longer.
+pub const MAX_BATCH_SIZE: u32 = 1_000_000;
 
 fn serialize_millis<S: serde::Serializer>(
     value: &Duration,
@@ -140,6 +170,8 @@ impl Default for Settings {
             retries: 10,
             retry_backoff: Duration::from_millis(250),
             retry_backoff_max: Duration::from_secs(10),
+            backfill: Backfill::Atomic,
+            backfill_batch_size: DEFAULT_BATCH_SIZE,
         }
     }
 }
@@ -265,6 +297,12 @@ fn resolve_settings(raw: &RawSettings, base: &Settings, key: &str) -> Result<Set
             "{key}.retries is {}, above the limit of {MAX_RETRIES}; use a smaller count \
              and a longer retry_backoff_max to wait longer",
             settings.retries
+        ));
+    }
+    if settings.backfill_batch_size == 0 || settings.backfill_batch_size > MAX_BATCH_SIZE {
+        return Err(format!(
+            "{key}.backfill_batch_size is {}; use a count of rows from 1 to {MAX_BATCH_SIZE}",
+            settings.backfill_batch_size
         ));
     }
     if settings.retry_backoff_max < settings.retry_backoff {

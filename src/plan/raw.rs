@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::{Settings, Strategy};
+use super::{Backfill, Settings, Strategy};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +33,25 @@ pub(super) struct RawSettings {
     pub retries: Option<u32>,
     pub retry_backoff: Option<PlanDuration>,
     pub retry_backoff_max: Option<PlanDuration>,
+    pub backfill: Option<RawBackfill>,
+    pub backfill_batch_size: Option<u32>,
+}
+
+/// The `backfill` setting as spelt in YAML.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum RawBackfill {
+    Atomic,
+    Batched,
+}
+
+impl From<RawBackfill> for Backfill {
+    fn from(raw: RawBackfill) -> Backfill {
+        match raw {
+            RawBackfill::Atomic => Backfill::Atomic,
+            RawBackfill::Batched => Backfill::Batched,
+        }
+    }
 }
 
 impl RawSettings {
@@ -51,6 +70,8 @@ impl RawSettings {
             retries: self.retries.unwrap_or(base.retries),
             retry_backoff: pick(&self.retry_backoff, base.retry_backoff),
             retry_backoff_max: pick(&self.retry_backoff_max, base.retry_backoff_max),
+            backfill: self.backfill.map_or(base.backfill, Backfill::from),
+            backfill_batch_size: self.backfill_batch_size.unwrap_or(base.backfill_batch_size),
         }
     }
 }

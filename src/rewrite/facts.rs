@@ -34,6 +34,17 @@ pub struct SchemaFacts {
     pub partition_keys: BTreeMap<RelationName, Vec<String>>,
     /// Tables that earlier migrations created without `PARTITION BY`.
     pub plain_tables: BTreeSet<RelationName>,
+    /// Tables with a primary key: the constraint's name and its columns in
+    /// key order (empty when added `USING INDEX`, whose columns the
+    /// statement does not name).
+    pub primary_keys: BTreeMap<RelationName, PrimaryKey>,
+}
+
+/// A table's primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryKey {
+    pub constraint: String,
+    pub columns: Vec<String>,
 }
 
 /// The answer the facts give to a yes-or-no question.
@@ -61,6 +72,19 @@ impl SchemaFacts {
             .iter()
             .find(|(parent, _)| same_relation(parent, table))
             .map(|(_, key)| key)
+    }
+
+    /// Returns the primary key of `table`, when known.
+    pub fn primary_key(&self, table: &RelationName) -> Option<&PrimaryKey> {
+        self.primary_keys
+            .iter()
+            .find(|(t, _)| same_relation(t, table))
+            .map(|(_, key)| key)
+    }
+
+    /// Returns whether `table` has a primary key.
+    pub fn has_primary_key(&self, table: &RelationName) -> Known {
+        self.known(self.primary_key(table).is_some())
     }
 
     /// Returns whether `table` is a partitioned table.
@@ -184,6 +208,9 @@ impl SchemaFacts {
             if let Some(NodeEnum::Constraint(c)) = def {
                 self.learn_constraint(table, c, &[]);
             }
+        } else if subtype == AlterTableType::AtDropConstraint as i32 {
+            self.primary_keys
+                .retain(|t, key| !(same_relation(t, table) && key.constraint == cmd.name));
         } else if subtype == AlterTableType::AtAttachPartition as i32 {
             if let Some(NodeEnum::PartitionCmd(PartitionCmd {
                 name: Some(child),
@@ -240,6 +267,25 @@ impl SchemaFacts {
         let exclusion = c.contype == ConstrType::ConstrExclusion as i32;
         if !(primary || unique || exclusion) {
             return;
+        }
+        if primary {
+            let columns: Vec<String> = if c.keys.is_empty() {
+                columns.to_vec()
+            } else {
+                c.keys.iter().filter_map(string_value).collect()
+            };
+            let constraint = if c.conname.is_empty() {
+                format!("{}_pkey", table.name)
+            } else {
+                c.conname.clone()
+            };
+            self.primary_keys.insert(
+                table.clone(),
+                PrimaryKey {
+                    constraint,
+                    columns,
+                },
+            );
         }
         let name = if !c.conname.is_empty() {
             c.conname.clone()

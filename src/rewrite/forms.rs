@@ -27,10 +27,17 @@ pub(super) struct Input<'a> {
     pub version: PgVersion,
     pub facts: &'a SchemaFacts,
     pub proofs: &'a NotNullProofs,
+    pub options: &'a super::RewriteOptions,
 }
 
 impl Input<'_> {
-    fn note(&self, notes: &mut Vec<Note>, rewrite: &'static str, skipped: bool, reason: String) {
+    pub(super) fn note(
+        &self,
+        notes: &mut Vec<Note>,
+        rewrite: &'static str,
+        skipped: bool,
+        reason: String,
+    ) {
         notes.push(Note {
             line: self.stmt.line,
             rewrite,
@@ -42,7 +49,7 @@ impl Input<'_> {
     /// A table created earlier in the same file is empty, so the plain
     /// form is instant; inside the creating transaction it is also
     /// invisible to others and a concurrent form would fail there.
-    fn created_here(&self, table: &RelationName) -> bool {
+    pub(super) fn created_here(&self, table: &RelationName) -> bool {
         contains_relation(&self.context.created_in_file, table)
     }
 
@@ -434,7 +441,12 @@ fn alter_table(input: &Input, alter: &AlterTableStmt, notes: &mut Vec<Note>) -> 
                 _ => None,
             }
         }
-        (AlterTableType::AtSetNotNull, _) => set_not_null(input, &target, &cmd.name, notes),
+        (AlterTableType::AtSetNotNull, _) => {
+            set_not_null(input, &target, &cmd.name, input.stmt.text.clone(), notes)
+        }
+        (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(column))) => {
+            super::add_column::volatile_default(input, alter, &target, column, notes)
+        }
         (AlterTableType::AtDetachPartition, Some(NodeEnum::PartitionCmd(p))) if !p.concurrent => {
             detach_concurrently(input, &target, notes)
         }
@@ -451,10 +463,10 @@ fn has_online_form(cmd: &AlterTableCmd) -> bool {
 }
 
 /// The table of an `ALTER TABLE` as pgshift writes it in new statements.
-struct Target<'a> {
-    table: &'a RelationName,
+pub(super) struct Target<'a> {
+    pub table: &'a RelationName,
     /// `IF EXISTS`, `ONLY` and the quoted name, as the statement has them.
-    sql: String,
+    pub sql: String,
 }
 
 fn target_sql(alter: &AlterTableStmt, range: &pg_query::protobuf::RangeVar) -> String {
@@ -612,12 +624,14 @@ fn add_key_using_index(
 }
 
 /// `SET NOT NULL` → a `CHECK (col IS NOT NULL) NOT VALID`, its `VALIDATE`
-/// in a transaction of its own, then `SET NOT NULL` (which the valid check
-/// spares a scan on PG 12+) and the drop of the helper check.
-fn set_not_null(
+/// in a transaction of its own, then `set_sql` (the `SET NOT NULL`, which
+/// the valid check spares a scan on PG 12+) and the drop of the helper
+/// check.
+pub(super) fn set_not_null(
     input: &Input,
     target: &Target,
     column: &str,
+    set_sql: String,
     notes: &mut Vec<Note>,
 ) -> Option<Vec<Piece>> {
     const NAME: &str = "set-not-null-via-check";
@@ -660,7 +674,7 @@ fn set_not_null(
             place: Place::OwnTransaction,
         },
         Piece {
-            sql: input.stmt.text.clone(),
+            sql: set_sql,
             place: Place::Transaction,
         },
         Piece {

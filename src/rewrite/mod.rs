@@ -24,12 +24,15 @@ use crate::locks::{
 };
 use crate::sql::Statement;
 
+mod add_column;
+mod backfill;
 mod facts;
 mod forms;
 mod render;
 mod text;
 
-pub use facts::{Known, SchemaFacts};
+pub use backfill::{batch_end_sql, batch_rest_sql, batch_update_sql, set_columns, KeyColumn};
+pub use facts::{Known, PrimaryKey, SchemaFacts};
 
 /// The way the executor runs a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -56,6 +59,17 @@ pub enum StepKind {
     /// and after it fails, the executor drops the INVALID `_ccnew` and
     /// `_ccold` indexes that an interrupted rebuild of the same target left.
     ConcurrentReindex { target: ReindexTarget },
+    /// An `UPDATE` run in primary key ranges of `batch_size` rows, each
+    /// batch in a transaction of its own with the key of its last row
+    /// recorded, so a resumed run starts after the last finished batch.
+    Backfill {
+        /// The table the `UPDATE` changes.
+        table: RelationName,
+        /// The name that qualifies the table's columns in the statement:
+        /// its alias, or the table name, as SQL.
+        qualifier: String,
+        batch_size: u32,
+    },
 }
 
 /// The object a `REINDEX CONCURRENTLY` step rebuilds: one index, or every
@@ -93,6 +107,42 @@ impl Step {
     /// Returns true when the step runs inside a transaction block.
     pub fn in_transaction(&self) -> bool {
         self.kind == StepKind::Transaction
+    }
+}
+
+/// Choices of the plan that change how statements are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewriteOptions {
+    /// Run backfills in batches (the plan's `backfill: batched`). An
+    /// `UPDATE` marked with `-- pgshift:backfill` is batched either way.
+    pub batch_backfills: bool,
+    /// Rows per batch when the directive gives no size.
+    pub batch_size: u32,
+    /// A `lock_timeout` to write into each transaction that takes a lock
+    /// that blocks writes on an existing table, unless one is in effect
+    /// there (`pgshift fix --lock-timeout`). `apply` sets its own before
+    /// each step and leaves this `None`.
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+impl Default for RewriteOptions {
+    fn default() -> Self {
+        RewriteOptions {
+            batch_backfills: false,
+            batch_size: crate::plan::DEFAULT_BATCH_SIZE,
+            lock_timeout: None,
+        }
+    }
+}
+
+impl RewriteOptions {
+    /// Returns the options a phase's settings choose.
+    pub fn from_settings(settings: &crate::plan::Settings) -> RewriteOptions {
+        RewriteOptions {
+            batch_backfills: settings.backfill == crate::plan::Backfill::Batched,
+            batch_size: settings.backfill_batch_size,
+            lock_timeout: None,
+        }
     }
 }
 
@@ -184,18 +234,26 @@ pub fn plan_migration(
     migration: &crate::plan::Migration,
     version: PgVersion,
 ) -> Result<Vec<Step>, RewriteError> {
-    plan_migration_with(migration, version, &SchemaFacts::default()).map(|plan| plan.steps)
+    plan_migration_with(
+        migration,
+        version,
+        &SchemaFacts::default(),
+        &RewriteOptions::default(),
+    )
+    .map(|plan| plan.steps)
 }
 
 /// Like [`plan_migration`], with facts about the schema from the database
-/// or from earlier migrations.
+/// or from earlier migrations, and the rewrite choices of the migration's
+/// phase.
 pub fn plan_migration_with(
     migration: &crate::plan::Migration,
     version: PgVersion,
     facts: &SchemaFacts,
+    options: &RewriteOptions,
 ) -> Result<FilePlan, RewriteError> {
     let file = analyze_migration(migration, version)?;
-    plan_file_with(&file, facts)
+    plan_file_with_options(&file, facts, options)
 }
 
 /// Groups a migration's statements into steps as written, without online
@@ -207,7 +265,13 @@ pub fn plan_migration_plain(
     version: PgVersion,
 ) -> Result<Vec<Step>, RewriteError> {
     let file = analyze_migration(migration, version)?;
-    plan_units(&file, &SchemaFacts::default(), false).map(|plan| plan.steps)
+    plan_units(
+        &file,
+        &SchemaFacts::default(),
+        &RewriteOptions::default(),
+        false,
+    )
+    .map(|plan| plan.steps)
 }
 
 fn analyze_migration(
@@ -237,14 +301,24 @@ pub fn plan_file(file: &AnalyzedFile) -> Result<Vec<Step>, RewriteError> {
 /// Like [`plan_file`], with facts about the schema. The facts are updated
 /// with what the file's own statements change as planning goes on.
 pub fn plan_file_with(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<FilePlan, RewriteError> {
-    plan_units(file, facts, true)
+    plan_file_with_options(file, facts, &RewriteOptions::default())
+}
+
+/// Like [`plan_file_with`], with the plan's rewrite choices.
+pub fn plan_file_with_options(
+    file: &AnalyzedFile,
+    facts: &SchemaFacts,
+    options: &RewriteOptions,
+) -> Result<FilePlan, RewriteError> {
+    plan_units(file, facts, options, true)
 }
 
 /// Plans the steps of a file; with `online` false every statement keeps
-/// the form it has in the file.
+/// the form it has in the file, and no backfill is batched.
 fn plan_units(
     file: &AnalyzedFile,
     facts: &SchemaFacts,
+    options: &RewriteOptions,
     online: bool,
 ) -> Result<FilePlan, RewriteError> {
     reject_unsupported(file)?;
@@ -286,11 +360,29 @@ fn plan_units(
             version: file.version,
             facts: &facts,
             proofs: &proofs,
+            options,
         };
-        let online_pieces = if online {
-            forms::online_form(&input, &mut notes)
-        } else {
-            None
+        let directive = backfill_directive(file, stmt);
+        let batched = match &stmt.node {
+            NodeEnum::UpdateStmt(update) if online => {
+                backfill::batched_update(&input, update, directive, options, &mut notes)
+                    .map_err(|message| unsupported(file, stmt, &message))?
+            }
+            NodeEnum::UpdateStmt(_) => None,
+            _ if directive.is_some() => {
+                return Err(unsupported(
+                    file,
+                    stmt,
+                    "`-- pgshift:backfill` marks a statement that is not an UPDATE; move the \
+                     directive above the UPDATE it is meant for, or remove it",
+                ))
+            }
+            _ => None,
+        };
+        let online_pieces = match batched {
+            Some(pieces) => Some(pieces),
+            None if online => forms::online_form(&input, &mut notes),
+            None => None,
         };
         let pieces = online_pieces.unwrap_or_else(|| vec![default_piece(file, stmt, analysis)]);
         for piece in pieces {
@@ -312,7 +404,24 @@ fn plan_units(
         proofs.learn(&stmt.node);
     }
 
-    let steps = build_steps(file, &mut units);
+    let mut steps = build_steps(file, &mut units);
+    if let Some(timeout) = options.lock_timeout {
+        if file.mode == FileMode::Wrapped {
+            units = with_lock_timeouts(file, units, timeout);
+            steps = build_steps(file, &mut units);
+        } else {
+            // TODO: a session-level SET in a file whose statements each run
+            // alone would stay in effect for later concurrent builds too.
+            notes.push(Note {
+                line: file.parsed.statements.first().map_or(1, |s| s.line),
+                rewrite: "lock-timeout",
+                skipped: true,
+                reason: "the file runs every statement on its own, so SET LOCAL would not \
+                         last; set lock_timeout in the file yourself"
+                    .to_string(),
+            });
+        }
+    }
     Ok(FilePlan {
         steps,
         notes,
@@ -323,7 +432,16 @@ fn plan_units(
 /// Plans a file and renders the plan back into a migration file: the text
 /// `pgshift fix` prints, which runs as the same steps.
 pub fn fix_file(file: &AnalyzedFile, facts: &SchemaFacts) -> Result<Fixed, RewriteError> {
-    let plan = plan_file_with(file, facts)?;
+    fix_file_with_options(file, facts, &RewriteOptions::default())
+}
+
+/// Like [`fix_file`], with the rewrite choices of `pgshift fix`'s flags.
+pub fn fix_file_with_options(
+    file: &AnalyzedFile,
+    facts: &SchemaFacts,
+    options: &RewriteOptions,
+) -> Result<Fixed, RewriteError> {
+    let plan = plan_file_with_options(file, facts, options)?;
     let text = render::render(file, &plan.units, &plan.steps);
     Ok(Fixed {
         changed: text != file.text,
@@ -360,6 +478,112 @@ fn marked_alone(file: &AnalyzedFile, stmt: &Statement) -> bool {
             && d.span.start >= previous_end
             && d.span.start < stmt.span.start
     })
+}
+
+/// Inserts `SET LOCAL lock_timeout` before the first unit of each
+/// transaction that takes a lock that blocks writes on a table the file did
+/// not create, unless a lock_timeout is in effect there. `SET LOCAL` ends
+/// with its transaction, so it never reaches a concurrent build, which
+/// would fail on a short lock_timeout while it waits for older
+/// transactions. A statement that takes such a lock outside a transaction
+/// block, other than a concurrent one, gets `SET lock_timeout` before it
+/// and `RESET lock_timeout` after.
+fn with_lock_timeouts(
+    file: &AnalyzedFile,
+    units: Vec<Unit>,
+    timeout: std::time::Duration,
+) -> Vec<Unit> {
+    let mut out = Vec::with_capacity(units.len() + 4);
+    let mut step = None;
+    let mut covered = false;
+    for unit in units {
+        if unit.step != step || unit.control.is_some() {
+            step = unit.step;
+            covered = false;
+        }
+        let stmt = &file.parsed.statements[unit.source];
+        let context = &file.contexts[unit.source];
+        let as_written = unit.sql == stmt.text;
+        if as_written && is_lock_timeout_setting(&stmt.node) {
+            covered = true;
+        }
+        let effects = if as_written {
+            Some(file.analyses[unit.source].effects.clone())
+        } else {
+            reanalyze(&unit.sql, file.version)
+        };
+        let strong = effects.unwrap_or_default().iter().any(|effect| {
+            effect.mode.blocks_writes() && !context.created_in_file.contains(&effect.relation)
+        });
+        let set_by_file = as_written && context.lock_timeout_set;
+        if unit.control.is_none()
+            && unit.place == Place::Transaction
+            && strong
+            && !covered
+            && !set_by_file
+        {
+            out.push(Unit {
+                source: unit.source,
+                sql: format!("SET LOCAL lock_timeout = '{}ms'", timeout.as_millis()),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            covered = true;
+        }
+        // A concurrent statement waits for older transactions by design, and
+        // a short lock_timeout would make it fail instead.
+        let concurrent = unit.sql.to_ascii_uppercase().contains("CONCURRENTLY");
+        let alone_strong =
+            unit.place == Place::Alone(StepKind::Autocommit) && strong && !concurrent;
+        if alone_strong && !set_by_file {
+            // Outside a transaction block SET LOCAL does nothing, so the
+            // session setting is set around the statement and reset after
+            // it, before any later concurrent build.
+            let source = unit.source;
+            out.push(Unit {
+                source,
+                sql: format!("SET lock_timeout = '{}ms'", timeout.as_millis()),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            out.push(unit);
+            out.push(Unit {
+                source,
+                sql: "RESET lock_timeout".to_string(),
+                place: Place::Transaction,
+                control: None,
+                step: None,
+            });
+            continue;
+        }
+        out.push(unit);
+    }
+    out
+}
+
+/// Returns true for `SET` or `SET LOCAL` of `lock_timeout`.
+fn is_lock_timeout_setting(node: &NodeEnum) -> bool {
+    matches!(node, NodeEnum::VariableSetStmt(set) if set.name == "lock_timeout")
+}
+
+/// Returns the text of the `-- pgshift:backfill` directive between the
+/// previous statement and `stmt`, if there is one.
+fn backfill_directive<'a>(file: &'a AnalyzedFile, stmt: &Statement) -> Option<&'a str> {
+    let from = match stmt.index {
+        0 => 0,
+        i => file.parsed.statements[i - 1].span.end,
+    };
+    file.parsed
+        .directives
+        .iter()
+        .find(|d| {
+            d.span.start >= from
+                && d.span.start < stmt.span.start
+                && d.text.split_whitespace().next() == Some(crate::analysis::BACKFILL_DIRECTIVE)
+        })
+        .map(|d| d.text.as_str())
 }
 
 /// Returns true for an `ALTER TABLE` with a `VALIDATE CONSTRAINT`.
@@ -594,7 +818,7 @@ fn reject_unsupported(file: &AnalyzedFile) -> Result<(), RewriteError> {
             line: directive.line,
             message: format!(
                 "unknown directive `-- pgshift:{}`; the known ones are `no-transaction`, \
-                 `ignore` and `ignore-file`",
+                 `backfill`, `ignore` and `ignore-file`",
                 directive.text
             ),
         });

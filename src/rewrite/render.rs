@@ -7,14 +7,15 @@
 //! and a `BEGIN;` after it, `COMMIT;` `BEGIN;` between two steps of one
 //! explicit block, and `BEGIN;` ... `COMMIT;` around a step that would
 //! otherwise merge with the one before it. A statement that runs outside a
-//! transaction block gets the `-- pgshift:no-transaction` marker. Planning
+//! transaction block gets the `-- pgshift:no-transaction` marker, and a
+//! batched backfill the `-- pgshift:backfill batch-size=N` marker. Planning
 //! the rendered text again gives the same steps, and rendering those gives
 //! the same text.
 
 use crate::analysis::{AnalyzedFile, FileMode, NO_TRANSACTION_DIRECTIVE};
 use crate::locks::TransactionControl;
 
-use super::{Place, Step, Unit};
+use super::{Place, Step, StepKind, Unit};
 
 /// The marker line written above a statement that runs on its own.
 fn marker() -> String {
@@ -89,6 +90,7 @@ impl Renderer<'_> {
         let step = unit.step;
         if self.file.mode == FileMode::Autocommit {
             self.leading(unit.source);
+            self.backfill_directive(unit);
             self.push_statement(&unit.sql);
             return;
         }
@@ -105,7 +107,11 @@ impl Renderer<'_> {
                     self.leading(unit.source);
                 }
                 let first = !self.wrote_statement;
-                if (!first || all_alone) && !self.marked(unit.source) {
+                if matches!(unit.place, Place::Alone(StepKind::Backfill { .. })) {
+                    // The backfill directive also takes the statement out
+                    // of its transaction.
+                    self.backfill_directive(unit);
+                } else if (!first || all_alone) && !self.marked(unit.source) {
                     self.boundary(&marker());
                 }
                 self.push_statement(&unit.sql);
@@ -171,6 +177,17 @@ impl Renderer<'_> {
         self.file.parsed.directives.iter().any(|d| {
             d.text == NO_TRANSACTION_DIRECTIVE && d.span.start >= from && d.span.start < start
         })
+    }
+
+    /// Writes `-- pgshift:backfill batch-size=N` above a batched backfill
+    /// whose text does not carry the directive yet.
+    fn backfill_directive(&mut self, unit: &Unit) {
+        let Place::Alone(StepKind::Backfill { batch_size, .. }) = unit.place else {
+            return;
+        };
+        if !self.file.contexts[unit.source].batched_backfill {
+            self.boundary(&super::backfill::directive_line(batch_size));
+        }
     }
 
     /// Writes a line of pgshift's own between the leading text and the

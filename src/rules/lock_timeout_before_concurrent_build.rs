@@ -69,6 +69,28 @@ mod tests {
     }
 
     #[test]
+    fn accepts_set_local_before_build() {
+        // With a session lock_timeout in effect from the start, as under
+        // `pgshift apply`, the build runs under a timeout, but not under
+        // the SET LOCAL, which ended with its transaction.
+        let sql = "SET LOCAL lock_timeout = '3s';\nALTER TABLE e ADD b int;\n\
+                   CREATE INDEX CONCURRENTLY i ON e (a);\n";
+        let mut options = crate::analysis::AnalyzeOptions::new(pg(15, 0));
+        options.lock_timeout = true;
+        let file = crate::analysis::AnalyzedFile::with_options(
+            std::path::Path::new("t.sql"),
+            sql.to_string(),
+            &options,
+        )
+        .unwrap();
+        let flagged: Vec<_> = crate::lint::lint_file(&file, &crate::lint::LintOptions::default())
+            .into_iter()
+            .filter(|d| d.rule == RULE)
+            .collect();
+        assert!(flagged.is_empty(), "{flagged:#?}");
+    }
+
+    #[test]
     fn accepts_reset_before_build() {
         let sql = "SET lock_timeout = '3s';\nALTER TABLE e ADD b int;\nRESET lock_timeout;\n\
                    CREATE INDEX CONCURRENTLY i ON e (a);\n";

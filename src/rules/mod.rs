@@ -340,7 +340,9 @@ pub(crate) fn timeout_before_concurrent(
     let pg_query::NodeEnum::VariableSetStmt(set) = &check.statement.node else {
         return None;
     };
-    if set.name != setting {
+    // SET LOCAL ends with its transaction, and a concurrent statement runs
+    // outside any transaction block, so the two never overlap.
+    if set.name != setting || set.is_local {
         return None;
     }
     let file = check.file;

@@ -8,7 +8,9 @@
 //! `done` row in the step's own transaction, so the row exists exactly when
 //! the step's changes do. A step outside a transaction writes `started`
 //! before it runs and `done` after. When a run dies, the next run marks its
-//! `started` rows `interrupted` and runs those steps again.
+//! `started` rows `interrupted` and runs those steps again. A batched
+//! backfill also records the key of its last committed batch in
+//! `backfill_progress`, in that batch's transaction, and resumes after it.
 
 use std::time::SystemTime;
 
@@ -357,5 +359,80 @@ pub async fn journal_update(
         )
         .await
         .map_err(query_error("update step journal"))?;
+    Ok(())
+}
+
+/// Progress of a batched backfill, as its last committed batch left it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackfillProgress {
+    pub step_checksum: String,
+    /// The primary key of the last row of the last committed batch, one
+    /// text value per key column; `None` before the first batch.
+    pub last_key: Option<Vec<String>>,
+    /// Keys covered by the committed batches.
+    pub rows_scanned: i64,
+    /// Rows the committed batches changed.
+    pub rows_updated: i64,
+    pub batches: i64,
+    /// The last batch committed, so the backfill is complete.
+    pub finished: bool,
+}
+
+/// Returns the recorded progress of the backfill step `step_index` of a
+/// migration, if any batch of it committed.
+pub async fn backfill_progress(
+    client: &impl GenericClient,
+    migration_id: &str,
+    step_index: usize,
+) -> Result<Option<BackfillProgress>, StateError> {
+    let row = client
+        .query_opt(
+            "SELECT step_checksum, last_key, rows_scanned, rows_updated, batches, finished \
+             FROM pgshift.backfill_progress WHERE migration_id = $1 AND step_index = $2",
+            &[&migration_id, &(step_index as i32)],
+        )
+        .await
+        .map_err(query_error("read backfill progress"))?;
+    Ok(row.map(|row| BackfillProgress {
+        step_checksum: row.get(0),
+        last_key: row.get(1),
+        rows_scanned: row.get(2),
+        rows_updated: row.get(3),
+        batches: row.get(4),
+        finished: row.get(5),
+    }))
+}
+
+/// Records the progress of a backfill step; `client` is the transaction of
+/// the batch that reached it.
+pub async fn record_backfill_progress(
+    client: &impl GenericClient,
+    migration_id: &str,
+    step_index: usize,
+    progress: &BackfillProgress,
+) -> Result<(), StateError> {
+    client
+        .execute(
+            "INSERT INTO pgshift.backfill_progress AS p \
+                 (migration_id, step_index, step_checksum, last_key, rows_scanned, \
+                  rows_updated, batches, finished) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (migration_id, step_index) DO UPDATE SET \
+                 step_checksum = EXCLUDED.step_checksum, last_key = EXCLUDED.last_key, \
+                 rows_scanned = EXCLUDED.rows_scanned, rows_updated = EXCLUDED.rows_updated, \
+                 batches = EXCLUDED.batches, finished = EXCLUDED.finished, updated_at = now()",
+            &[
+                &migration_id,
+                &(step_index as i32),
+                &progress.step_checksum,
+                &progress.last_key,
+                &progress.rows_scanned,
+                &progress.rows_updated,
+                &progress.batches,
+                &progress.finished,
+            ],
+        )
+        .await
+        .map_err(query_error("record backfill progress"))?;
     Ok(())
 }
