@@ -15,8 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgshift::analysis::AnalyzedFile;
+use pgshift::exec::{ExecOptions, Executor, NoopReporter};
 use pgshift::locks::PgVersion;
-use pgshift::rewrite::{fix_file, SchemaFacts, Step};
+use pgshift::plan::{Migration, Settings};
+use pgshift::rewrite::{fix_file_with_options, RewriteOptions, SchemaFacts, Step, StepKind};
+use pgshift::state::RunStatus;
 
 /// The lock_timeout every step runs with, as the executor sets it.
 const LOCK_TIMEOUT_MS: u64 = 200;
@@ -33,7 +36,7 @@ struct Kind {
     write: &'static str,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind {
         fixture: "create-index",
         fill: "INSERT INTO items SELECT g, 'sku' || g, g FROM generate_series(1001, $ROWS) g",
@@ -85,6 +88,11 @@ const KINDS: [Kind; 10] = [
         fill: "INSERT INTO events SELECT g, date '2024-01-01' + (g % 700) \
                FROM generate_series(1, $ROWS) g",
         write: "INSERT INTO events (id, at) VALUES (0, '2025-06-01')",
+    },
+    Kind {
+        fixture: "add-column-default",
+        fill: "INSERT INTO items SELECT g, 'sku' || g FROM generate_series(2501, $ROWS) g",
+        write: "UPDATE items SET sku = sku WHERE id = 1",
     },
 ];
 
@@ -155,6 +163,37 @@ async fn run_steps(client: &tokio_postgres::Client, steps: &[Step]) -> usize {
     retries
 }
 
+/// Runs steps with pgshift's executor, for kinds whose steps need it (a
+/// batched backfill runs batch by batch, which `run_steps` cannot do).
+async fn run_with_executor(db: &common::TestDb, steps: &[Step]) -> usize {
+    let (client, info) = pgshift::db::connect(Some(&db.url)).await.unwrap();
+    let mut executor = Executor::new(client, info, ExecOptions::default())
+        .await
+        .unwrap();
+    let migration = Migration {
+        id: "1".to_string(),
+        name: "load".to_string(),
+        path: "V1__load.sql".into(),
+        autocommit: false,
+        checksum: "fixed".to_string(),
+        sql: String::new(),
+    };
+    let settings = Settings {
+        lock_timeout: Duration::from_millis(LOCK_TIMEOUT_MS),
+        ..Settings::default()
+    };
+    let report = executor
+        .run_migration(&migration, "1.0", steps, &settings, &NoopReporter)
+        .await
+        .unwrap();
+    executor.end_run(RunStatus::Succeeded).await.unwrap();
+    report
+        .steps
+        .iter()
+        .map(|s| (s.attempts as usize).saturating_sub(1))
+        .sum()
+}
+
 /// Loads a fixture, starts the writer, runs `steps` and returns the load
 /// and the time the steps took.
 async fn under_load(kind: &Kind, steps: &[Step]) -> (Load, Duration, usize) {
@@ -174,7 +213,14 @@ async fn under_load(kind: &Kind, steps: &[Step]) -> (Load, Duration, usize) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = db.client().await;
     let started = Instant::now();
-    let retries = run_steps(&client, steps).await;
+    let retries = if steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Backfill { .. }))
+    {
+        run_with_executor(&db, steps).await
+    } else {
+        run_steps(&client, steps).await
+    };
     let took = started.elapsed();
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.store(true, Ordering::Relaxed);
@@ -190,7 +236,13 @@ fn fixed_steps(kind: &Kind) -> Vec<Step> {
     let input = read(&format!("tests/fixtures/fix/{}/input.sql", kind.fixture));
     let file =
         AnalyzedFile::new(Path::new(kind.fixture), input, false, PgVersion::new(15, 0)).unwrap();
-    fix_file(&file, &facts).unwrap().steps
+    let options = RewriteOptions {
+        batch_backfills: true,
+        ..RewriteOptions::default()
+    };
+    fix_file_with_options(&file, &facts, &options)
+        .unwrap()
+        .steps
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
