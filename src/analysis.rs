@@ -60,13 +60,25 @@ pub struct RelationSet {
     window: std::ops::Range<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct CreationIndex {
     /// Statement positions that create each relation, ascending.
     exact: HashMap<RelationName, Vec<usize>>,
     /// The same positions keyed by the bare name, for names written without
     /// a schema on either side.
     by_name: HashMap<String, Vec<usize>>,
+}
+
+impl CreationIndex {
+    /// Records that the statement at `position` creates `relation`;
+    /// positions must be added in ascending order.
+    fn add(&mut self, relation: RelationName, position: usize) {
+        self.by_name
+            .entry(relation.name.clone())
+            .or_default()
+            .push(position);
+        self.exact.entry(relation).or_default().push(position);
+    }
 }
 
 impl RelationSet {
@@ -213,36 +225,20 @@ impl AnalyzedFile {
         options: &AnalyzeOptions<'_>,
     ) -> Result<AnalyzedFile, ParseError> {
         let parsed = sql::parse(&text)?;
-        // Before the first statement the directive marks the whole file;
-        // further down it marks only the statement below it.
-        let first = parsed
-            .statements
-            .first()
-            .map_or(usize::MAX, |s| s.span.start);
-        let directive = parsed
-            .directives
-            .iter()
-            .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start < first);
-        let marked_no_transaction = options.autocommit || directive;
-        let mode = if marked_no_transaction || options.no_wrap {
-            FileMode::Autocommit
-        } else {
-            FileMode::Wrapped
+        let first = parsed.statements.first().map(|s| s.span.start);
+        let (mode, marked_no_transaction) = file_mode(&parsed.directives, first, options);
+        let creations = index_creations(&parsed.statements, options.version);
+        let mut analyzer = Analyzer {
+            options: *options,
+            tracker: Tracker::new(mode, options, Arc::new(creations)),
+            grow_creations: false,
+            position: 0,
         };
-        let mut tracker = Tracker::new(mode, options, &parsed.statements);
         let mut analyses = Vec::with_capacity(parsed.statements.len());
         let mut contexts = Vec::with_capacity(parsed.statements.len());
-        for (position, statement) in parsed.statements.iter().enumerate() {
-            let overlay = ColumnOverlay {
-                file: &tracker.column_types,
-                catalog: options.column_types,
-            };
-            let context = locks::Context {
-                version: options.version,
-                column_types: Some(&overlay),
-            };
-            let analysis = locks::analyze_in(&statement.node, &context);
-            contexts.push(tracker.step(position, statement, &analysis));
+        for statement in &parsed.statements {
+            let (analysis, context) = analyzer.analyze(statement);
+            contexts.push(context);
             analyses.push(analysis);
         }
         Ok(AnalyzedFile {
@@ -268,6 +264,80 @@ impl AnalyzedFile {
             .zip(&self.analyses)
             .zip(&self.contexts)
             .map(|((s, a), c)| (s, a, c))
+    }
+}
+
+/// Returns how pgshift runs a file and whether the file itself requests to
+/// run without a transaction, from its directives and the offset where its
+/// first statement starts (`None` for a file without statements).
+pub fn file_mode(
+    directives: &[sql::Directive],
+    first_statement: Option<usize>,
+    options: &AnalyzeOptions<'_>,
+) -> (FileMode, bool) {
+    // Before the first statement the directive marks the whole file;
+    // further down it marks only the statement below it.
+    let first = first_statement.unwrap_or(usize::MAX);
+    let directive = directives
+        .iter()
+        .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start < first);
+    let marked_no_transaction = options.autocommit || directive;
+    let mode = if marked_no_transaction || options.no_wrap {
+        FileMode::Autocommit
+    } else {
+        FileMode::Wrapped
+    };
+    (mode, marked_no_transaction)
+}
+
+/// The analysis of a file fed one statement at a time, in file order, so a
+/// caller can drop each parse tree once its statement is analyzed.
+pub struct Analyzer<'a> {
+    options: AnalyzeOptions<'a>,
+    tracker: Tracker,
+    /// Index each statement's creations as it arrives, instead of reading
+    /// them from an index built over the whole file beforehand.
+    grow_creations: bool,
+    position: usize,
+}
+
+impl<'a> Analyzer<'a> {
+    /// Starts a pass over a file that runs in `mode`.
+    ///
+    /// Contexts share one index of created relations. The pass adds to it
+    /// in place, so a caller that keeps earlier contexts alive makes each
+    /// addition copy the index.
+    pub fn new(mode: FileMode, options: &AnalyzeOptions<'a>) -> Analyzer<'a> {
+        Analyzer {
+            options: *options,
+            tracker: Tracker::new(mode, options, Arc::default()),
+            grow_creations: true,
+            position: 0,
+        }
+    }
+
+    /// Analyzes the next statement of the file and returns its lock
+    /// analysis and its context.
+    pub fn analyze(&mut self, statement: &Statement) -> (Analysis, StatementContext) {
+        let overlay = ColumnOverlay {
+            file: &self.tracker.column_types,
+            catalog: self.options.column_types,
+        };
+        let context = locks::Context {
+            version: self.options.version,
+            column_types: Some(&overlay),
+        };
+        let analysis = locks::analyze_in(&statement.node, &context);
+        let position = self.position;
+        self.position += 1;
+        if self.grow_creations && creates_relations(&statement.node) {
+            let index = Arc::make_mut(&mut self.tracker.creations);
+            for relation in &analysis.creates {
+                index.add(relation.clone(), position);
+            }
+        }
+        let context = self.tracker.step(position, statement, &analysis);
+        (analysis, context)
     }
 }
 
@@ -331,10 +401,10 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn new(mode: FileMode, options: &AnalyzeOptions<'_>, statements: &[Statement]) -> Tracker {
+    fn new(mode: FileMode, options: &AnalyzeOptions<'_>, creations: Arc<CreationIndex>) -> Tracker {
         Tracker {
             mode,
-            creations: Arc::new(index_creations(statements, options.version)),
+            creations,
             in_block: false,
             transaction: None,
             transaction_start: 0,
@@ -655,30 +725,27 @@ fn is_not_null_test(expr: &pg_query::protobuf::Node) -> Option<String> {
 fn index_creations(statements: &[Statement], version: PgVersion) -> CreationIndex {
     let mut index = CreationIndex::default();
     for (position, statement) in statements.iter().enumerate() {
-        let created = creates(&statement.node, version);
-        for relation in created {
-            index
-                .by_name
-                .entry(relation.name.clone())
-                .or_default()
-                .push(position);
-            index.exact.entry(relation).or_default().push(position);
+        if !creates_relations(&statement.node) {
+            continue;
+        }
+        for relation in locks::analyze(&statement.node, version).creates {
+            index.add(relation, position);
         }
     }
     index
 }
 
-/// Relations a statement creates, read from the lock analysis of the
-/// statement kinds that create relations only, so the pre-pass stays cheap.
-fn creates(node: &NodeEnum, version: PgVersion) -> Vec<RelationName> {
-    match node {
+/// Returns true for the statement kinds whose created relations count as
+/// new for later statements.
+fn creates_relations(node: &NodeEnum) -> bool {
+    matches!(
+        node,
         NodeEnum::CreateStmt(_)
-        | NodeEnum::CreateTableAsStmt(_)
-        | NodeEnum::ViewStmt(_)
-        | NodeEnum::IndexStmt(_)
-        | NodeEnum::SelectStmt(_) => locks::analyze(node, version).creates,
-        _ => Vec::new(),
-    }
+            | NodeEnum::CreateTableAsStmt(_)
+            | NodeEnum::ViewStmt(_)
+            | NodeEnum::IndexStmt(_)
+            | NodeEnum::SelectStmt(_)
+    )
 }
 
 /// Reads a `SET`/`RESET` of `lock_timeout` or `statement_timeout`: the

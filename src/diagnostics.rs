@@ -7,15 +7,14 @@ mod machine;
 
 use std::io::{self, Write};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use annotate_snippets::{Level, Renderer, Snippet};
 
-use crate::analysis::AnalyzedFile;
 use crate::lint::{InputError, LintReport};
 use crate::locks::{Hold, LockEffect, PgVersion};
+use crate::rules::Place;
 use crate::rules::Severity;
-use crate::sql::Statement;
 
 /// One finding.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -91,8 +90,9 @@ impl Diagnostic {
     /// `None`, the whole statement.
     #[allow(clippy::too_many_arguments)]
     pub fn for_statement(
-        file: &AnalyzedFile,
-        statement: &Statement,
+        path: &Path,
+        text: &str,
+        statement: &Place,
         rule: &str,
         severity: Severity,
         message: String,
@@ -101,10 +101,10 @@ impl Diagnostic {
         span: Option<Range<usize>>,
     ) -> Diagnostic {
         let span = span.unwrap_or_else(|| statement.span.clone());
-        let (line, column) = position_in_statement(&file.text, statement, span.start);
-        let (end_line, end_column) = position_in_statement(&file.text, statement, span.end);
+        let (line, column) = position_in_statement(text, statement, span.start);
+        let (end_line, end_column) = position_in_statement(text, statement, span.end);
         Diagnostic {
-            path: file.path.clone(),
+            path: path.to_path_buf(),
             line,
             column,
             end_line,
@@ -121,17 +121,18 @@ impl Diagnostic {
 
     /// Builds a finding of a file-level rule at `span`.
     pub fn for_span(
-        file: &AnalyzedFile,
+        path: &Path,
+        text: &str,
         lines: &crate::sql::LineIndex,
         rule: &str,
         severity: Severity,
         violation: crate::rules::Violation,
         span: Range<usize>,
     ) -> Diagnostic {
-        let (line, column) = lines.line_col(&file.text, span.start);
-        let (end_line, end_column) = lines.line_col(&file.text, span.end);
+        let (line, column) = lines.line_col(text, span.start);
+        let (end_line, end_column) = lines.line_col(text, span.end);
         Diagnostic {
-            path: file.path.clone(),
+            path: path.to_path_buf(),
             line,
             column,
             end_line,
@@ -149,7 +150,7 @@ impl Diagnostic {
 
 /// Returns the 1-based line and column of `offset`, counting from the
 /// statement's own start so the cost stays proportional to the statement.
-fn position_in_statement(text: &str, statement: &Statement, offset: usize) -> (usize, usize) {
+fn position_in_statement(text: &str, statement: &Place, offset: usize) -> (usize, usize) {
     let start = statement.span.start;
     if offset < start {
         return (statement.line, statement.column);

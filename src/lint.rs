@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{AnalyzeOptions, AnalyzedFile};
+use crate::analysis::{file_mode, AnalyzeOptions, AnalyzedFile, Analyzer, StatementContext};
 use crate::diagnostics::{Diagnostic, LockSummary, Suppression};
-use crate::locks::{ColumnTypes, PgVersion};
-use crate::rules::{self, Check, Checker, Severity};
+use crate::locks::{Analysis, ColumnTypes, PgVersion};
+use crate::rules::{self, Check, Checker, FileEnd, FileInfo, FilePass, Finding, Place, Severity};
+use crate::sql::{Directive, LineIndex, MetaCommand, Statement};
 
 /// Rule id of the finding reported for a psql meta-command.
 pub const META_COMMAND_RULE: &str = "psql-meta-command";
@@ -122,39 +123,10 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
                 continue;
             }
         };
-        let autocommit = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.contains(".autocommit."));
-        match AnalyzedFile::with_options(&path, text, &options.analyze_options(autocommit)) {
-            Ok(file) => {
-                for directive in &file.parsed.directives {
-                    if !is_known_directive(&directive.text) {
-                        report.errors.push(InputError {
-                            path: path.clone(),
-                            line: Some(directive.line),
-                            column: Some(1),
-                            message: format!(
-                                "unknown directive `-- pgshift:{}`; the known ones are \
-                                 `no-transaction`, `ignore RULE[,RULE] [reason]` and \
-                                 `ignore-file RULE[,RULE] [reason]`",
-                                directive.text
-                            ),
-                        });
-                    }
-                }
-                for (line, id) in unknown_ignored_rules(&file) {
-                    report.errors.push(InputError {
-                        path: path.clone(),
-                        line: Some(line),
-                        column: Some(1),
-                        message: format!(
-                            "pgshift:ignore names `{id}`, which is not a rule; `pgshift rules` \
-                             lists them"
-                        ),
-                    });
-                }
-                report.diagnostics.extend(lint_file(&file, options))
+        match lint_text(&path, &text, options) {
+            Ok(linted) => {
+                report.errors.extend(linted.errors);
+                report.diagnostics.extend(linted.diagnostics);
             }
             Err(e) => report.errors.push(InputError {
                 path,
@@ -167,69 +139,328 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     report
 }
 
+/// The findings on one file, and the errors in its directives.
+#[derive(Debug, Default)]
+pub struct LintedFile {
+    /// Findings sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Unknown directives and `-- pgshift:ignore` rule ids that name no rule.
+    pub errors: Vec<InputError>,
+}
+
+/// Parses, analyzes and lints the text of one file, read from `path`.
+///
+/// Statements are parsed in chunks; the rules see each statement as its
+/// chunk is analyzed, and the chunk's parse trees are dropped before the
+/// next chunk is parsed, so memory stays bounded by the chunk size and the
+/// findings rather than growing with the file.
+pub fn lint_text(
+    path: &Path,
+    text: &str,
+    options: &LintOptions,
+) -> Result<LintedFile, crate::sql::ParseError> {
+    let autocommit = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains(".autocommit."));
+    let analyze_options = options.analyze_options(autocommit);
+    let mut stream = crate::sql::StatementStream::new(text)?;
+    let keep_lines = has_ignore_directive(stream.directives());
+
+    let mut linter: Option<(Analyzer<'_>, FileLinter<'_>)> = None;
+    while let Some(chunk) = stream.next_chunk() {
+        let chunk = chunk?;
+        let Some(first) = chunk.first() else {
+            continue;
+        };
+        let (analyzer, file_linter) = linter.get_or_insert_with(|| {
+            let (mode, marked) = file_mode(
+                stream.directives(),
+                Some(first.span.start),
+                &analyze_options,
+            );
+            let info = FileInfo {
+                version: options.pg_version,
+                mode,
+                marked_no_transaction: marked,
+            };
+            let analyzer = Analyzer::new(mode, &analyze_options);
+            (
+                analyzer,
+                FileLinter::new(path, text, info, options, keep_lines),
+            )
+        });
+        for statement in &chunk {
+            let (analysis, context) = analyzer.analyze(statement);
+            file_linter.statement(statement, &analysis, &context);
+        }
+    }
+    let file_linter = match linter {
+        Some((_, file_linter)) => file_linter,
+        None => {
+            let (mode, marked) = file_mode(stream.directives(), None, &analyze_options);
+            let info = FileInfo {
+                version: options.pg_version,
+                mode,
+                marked_no_transaction: marked,
+            };
+            FileLinter::new(path, text, info, options, keep_lines)
+        }
+    };
+    let (meta_commands, directives) = stream.into_parts();
+    let statement_lines = file_linter.statement_lines.clone();
+    let diagnostics = file_linter.finish(&meta_commands, &directives);
+
+    let mut errors = Vec::new();
+    for directive in &directives {
+        if !is_known_directive(&directive.text) {
+            errors.push(InputError {
+                path: path.to_path_buf(),
+                line: Some(directive.line),
+                column: Some(1),
+                message: format!(
+                    "unknown directive `-- pgshift:{}`; the known ones are \
+                     `no-transaction`, `ignore RULE[,RULE] [reason]` and \
+                     `ignore-file RULE[,RULE] [reason]`",
+                    directive.text
+                ),
+            });
+        }
+    }
+    let ignores = parse_ignore_directives(&directives, &statement_lines, &meta_commands);
+    for (line, id) in unknown_ignored_rules(&ignores) {
+        errors.push(InputError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column: Some(1),
+            message: format!(
+                "pgshift:ignore names `{id}`, which is not a rule; `pgshift rules` \
+                 lists them"
+            ),
+        });
+    }
+    Ok(LintedFile {
+        diagnostics,
+        errors,
+    })
+}
+
 /// Runs every enabled rule on an analyzed file and marks the findings that
 /// a `-- pgshift:ignore` comment silences. Findings come out sorted by
 /// position.
 pub fn lint_file(file: &AnalyzedFile, options: &LintOptions) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let enabled: Vec<&rules::Rule> = rules::RULES
-        .iter()
-        .copied()
-        .filter(|r| !options.disabled.iter().any(|d| d == r.id))
-        .collect();
-    let severity = |rule: &rules::Rule| {
-        options
-            .severities
-            .get(rule.id)
-            .copied()
-            .unwrap_or(rule.severity)
+    let info = FileInfo {
+        version: file.version,
+        mode: file.mode,
+        marked_no_transaction: file.marked_no_transaction,
     };
+    let keep_lines = has_ignore_directive(&file.parsed.directives);
+    let mut linter = FileLinter::new(&file.path, &file.text, info, options, keep_lines);
+    for (statement, analysis, context) in file.statements() {
+        linter.statement(statement, analysis, context);
+    }
+    linter.finish(&file.parsed.meta_commands, &file.parsed.directives)
+}
 
-    let line_index = crate::sql::LineIndex::new(&file.text);
-    for rule in &enabled {
-        if let Checker::File(check) = rule.check {
-            for v in check(file) {
-                let span = v.span.clone().unwrap_or(0..0);
-                diagnostics.push(Diagnostic::for_span(
-                    file,
-                    &line_index,
-                    rule.id,
-                    severity(rule),
-                    v,
-                    span,
-                ));
+/// The order of findings that start at the same line and column: findings
+/// on the file first, by rule, then findings on statements, by statement
+/// and rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tiebreak {
+    File { rule: usize, sequence: usize },
+    Statement { statement: usize, rule: usize },
+}
+
+/// The rules of one lint run applied to one file, fed one statement at a
+/// time.
+struct FileLinter<'a> {
+    path: &'a Path,
+    text: &'a str,
+    info: FileInfo,
+    /// Enabled per-statement rules with their position in [`rules::RULES`]
+    /// and their severity.
+    statement_rules: Vec<(usize, &'static rules::Rule, Severity)>,
+    /// Passes of the enabled file rules, with the same.
+    passes: Vec<(usize, &'static rules::Rule, Severity, Box<dyn FilePass>)>,
+    found: Vec<(Tiebreak, Diagnostic)>,
+    /// `(line, end_line)` of every statement, kept only when an ignore
+    /// directive needs to find the statement below it.
+    statement_lines: Vec<(usize, usize)>,
+    keep_lines: bool,
+}
+
+impl<'a> FileLinter<'a> {
+    fn new(
+        path: &'a Path,
+        text: &'a str,
+        info: FileInfo,
+        options: &LintOptions,
+        keep_lines: bool,
+    ) -> FileLinter<'a> {
+        let mut statement_rules = Vec::new();
+        let mut passes = Vec::new();
+        for (position, rule) in rules::RULES.iter().copied().enumerate() {
+            if options.disabled.iter().any(|d| d == rule.id) {
+                continue;
             }
+            let severity = options
+                .severities
+                .get(rule.id)
+                .copied()
+                .unwrap_or(rule.severity);
+            match rule.check {
+                Checker::Statement(_) => statement_rules.push((position, rule, severity)),
+                Checker::File(start) => passes.push((position, rule, severity, start())),
+            }
+        }
+        FileLinter {
+            path,
+            text,
+            info,
+            statement_rules,
+            passes,
+            found: Vec::new(),
+            statement_lines: Vec::new(),
+            keep_lines,
         }
     }
 
-    for (statement, analysis, context) in file.statements() {
+    fn statement(
+        &mut self,
+        statement: &Statement,
+        analysis: &Analysis,
+        context: &StatementContext,
+    ) {
+        if self.keep_lines {
+            self.statement_lines
+                .push((statement.line, statement.end_line));
+        }
         let check = Check {
-            file,
+            file: &self.info,
             statement,
             analysis,
             context,
         };
-        for rule in &enabled {
+        let place = Place::of(statement);
+        for &(position, rule, severity) in &self.statement_rules {
             let Checker::Statement(run) = rule.check else {
                 continue;
             };
             if let Some(v) = run(&check) {
-                diagnostics.push(Diagnostic::for_statement(
-                    file,
-                    statement,
+                let diagnostic = Diagnostic::for_statement(
+                    self.path,
+                    self.text,
+                    &place,
                     rule.id,
-                    severity(rule),
+                    severity,
                     v.message,
                     v.help,
                     v.locks.iter().map(LockSummary::from).collect(),
                     v.span,
-                ));
+                );
+                let tiebreak = Tiebreak::Statement {
+                    statement: statement.index,
+                    rule: position,
+                };
+                self.found.push((tiebreak, diagnostic));
+            }
+        }
+        let mut findings = Vec::new();
+        for (position, rule, severity, pass) in &mut self.passes {
+            pass.statement(&check, &mut findings);
+            for finding in findings.drain(..) {
+                let tiebreak = tiebreak_of(&finding, *position, self.found.len());
+                let diagnostic =
+                    finding_diagnostic(self.path, self.text, None, rule.id, *severity, finding);
+                self.found.push((tiebreak, diagnostic));
             }
         }
     }
-    apply_suppressions(file, &mut diagnostics);
-    diagnostics.sort_by_key(|d| (d.line, d.column));
-    diagnostics
+
+    /// Ends the file: finishes the passes, applies the ignore directives
+    /// and returns the findings sorted by position.
+    fn finish(
+        mut self,
+        meta_commands: &[MetaCommand],
+        directives: &[Directive],
+    ) -> Vec<Diagnostic> {
+        let end = FileEnd { meta_commands };
+        let mut findings = Vec::new();
+        let mut lines: Option<LineIndex> = None;
+        for (position, rule, severity, pass) in &mut self.passes {
+            pass.finish(&end, &mut findings);
+            for finding in findings.drain(..) {
+                let tiebreak = tiebreak_of(&finding, *position, self.found.len());
+                let diagnostic = finding_diagnostic(
+                    self.path,
+                    self.text,
+                    Some(&mut lines),
+                    rule.id,
+                    *severity,
+                    finding,
+                );
+                self.found.push((tiebreak, diagnostic));
+            }
+        }
+        self.found
+            .sort_by_key(|(tiebreak, d)| (d.line, d.column, *tiebreak));
+        let mut diagnostics: Vec<Diagnostic> = self.found.into_iter().map(|(_, d)| d).collect();
+        let ignores = parse_ignore_directives(directives, &self.statement_lines, meta_commands);
+        apply_suppressions(&ignores, &mut diagnostics);
+        diagnostics
+    }
+}
+
+fn tiebreak_of(finding: &Finding, rule: usize, sequence: usize) -> Tiebreak {
+    match &finding.statement {
+        Some(place) => Tiebreak::Statement {
+            statement: place.index,
+            rule,
+        },
+        None => Tiebreak::File { rule, sequence },
+    }
+}
+
+/// Builds the diagnostic of a pass's finding. A finding on the file needs
+/// the line index, which is built on first use.
+fn finding_diagnostic(
+    path: &Path,
+    text: &str,
+    lines: Option<&mut Option<LineIndex>>,
+    rule: &str,
+    severity: Severity,
+    finding: Finding,
+) -> Diagnostic {
+    let violation = finding.violation;
+    match finding.statement {
+        Some(place) => Diagnostic::for_statement(
+            path,
+            text,
+            &place,
+            rule,
+            severity,
+            violation.message,
+            violation.help,
+            violation.locks.iter().map(LockSummary::from).collect(),
+            violation.span,
+        ),
+        None => {
+            let span = violation.span.clone().unwrap_or(0..0);
+            let mut built = None;
+            let lines = match lines {
+                Some(slot) => slot.get_or_insert_with(|| LineIndex::new(text)),
+                None => built.insert(LineIndex::new(text)),
+            };
+            Diagnostic::for_span(path, text, lines, rule, severity, violation, span)
+        }
+    }
+}
+
+fn has_ignore_directive(directives: &[Directive]) -> bool {
+    directives.iter().any(|d| {
+        let kind = d.text.split_whitespace().next().unwrap_or("");
+        kind == IGNORE_DIRECTIVE
+    })
 }
 
 /// A parsed `-- pgshift:ignore` or `-- pgshift:ignore-file` comment.
@@ -241,9 +472,15 @@ struct IgnoreDirective {
     directive_line: usize,
 }
 
-fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
-    let mut directives = Vec::new();
-    for directive in &file.parsed.directives {
+/// Reads the ignore directives. `statement_lines` holds `(line, end_line)`
+/// of every statement when the file has an `ignore` directive.
+fn parse_ignore_directives(
+    directives: &[Directive],
+    statement_lines: &[(usize, usize)],
+    meta_commands: &[MetaCommand],
+) -> Vec<IgnoreDirective> {
+    let mut parsed = Vec::new();
+    for directive in directives {
         let mut words = directive.text.splitn(3, char::is_whitespace);
         let kind = words.next().unwrap_or("");
         let whole_file = match kind {
@@ -267,15 +504,9 @@ fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
         } else {
             // The next statement or meta-command that starts after the
             // comment's line.
-            let statement = file
-                .parsed
-                .statements
-                .iter()
-                .find(|s| s.line > directive.line)
-                .map(|s| (s.line, s.end_line));
-            let meta = file
-                .parsed
-                .meta_commands
+            let after = statement_lines.partition_point(|&(line, _)| line <= directive.line);
+            let statement = statement_lines.get(after).copied();
+            let meta = meta_commands
                 .iter()
                 .find(|m| m.line > directive.line)
                 .map(|m| (m.line, m.line));
@@ -286,18 +517,17 @@ fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
                 (None, None) => continue,
             }
         };
-        directives.push(IgnoreDirective {
+        parsed.push(IgnoreDirective {
             rules,
             reason,
             lines,
             directive_line: directive.line,
         });
     }
-    directives
+    parsed
 }
 
-fn apply_suppressions(file: &AnalyzedFile, diagnostics: &mut [Diagnostic]) {
-    let directives = parse_ignore_directives(file);
+fn apply_suppressions(directives: &[IgnoreDirective], diagnostics: &mut [Diagnostic]) {
     if directives.is_empty() {
         return;
     }
@@ -334,13 +564,10 @@ pub fn is_known_directive(text: &str) -> bool {
 
 /// Returns the `-- pgshift:ignore` rule ids that name no rule, as
 /// `(line, id)`, so typos surface instead of silencing nothing.
-pub fn unknown_ignored_rules(file: &AnalyzedFile) -> Vec<(usize, String)> {
-    parse_ignore_directives(file)
-        .into_iter()
-        .flat_map(|d| {
-            let line = d.directive_line;
-            d.rules.into_iter().map(move |r| (line, r))
-        })
+fn unknown_ignored_rules(directives: &[IgnoreDirective]) -> Vec<(usize, String)> {
+    directives
+        .iter()
+        .flat_map(|d| d.rules.iter().map(move |r| (d.directive_line, r.clone())))
         .filter(|(_, r)| r != "all" && rules::find(r).is_none())
         .collect()
 }
