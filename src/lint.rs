@@ -99,44 +99,79 @@ impl LintReport {
 }
 
 /// Lints files and folders; folders are searched recursively for `.sql`
-/// files, skipping `.down.sql`. Files are linted in sorted order.
+/// files, skipping `.down.sql`. Files are linted in sorted order, on as
+/// many threads as the machine has cores, and reported in that order.
 pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     let mut report = LintReport::default();
     let mut files = Vec::new();
     for path in paths {
         collect_sql_files(path, &mut files, &mut report.errors);
     }
-    for path in files {
-        if options.config.as_ref().is_some_and(|c| c.excludes(&path)) {
-            continue;
-        }
-        report.files += 1;
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                report.errors.push(InputError {
-                    path,
-                    line: None,
-                    column: None,
-                    message: format!("cannot read file: {e}"),
-                });
-                continue;
-            }
-        };
-        match lint_text(&path, &text, options) {
+    files.retain(|path| !options.config.as_ref().is_some_and(|c| c.excludes(path)));
+    report.files = files.len();
+
+    let outcomes = map_in_parallel(&files, |path| lint_path(path, options));
+    for (path, outcome) in files.into_iter().zip(outcomes) {
+        match outcome {
             Ok(linted) => {
                 report.errors.extend(linted.errors);
                 report.diagnostics.extend(linted.diagnostics);
             }
-            Err(e) => report.errors.push(InputError {
+            Err((line, column, message)) => report.errors.push(InputError {
                 path,
-                line: Some(e.line),
-                column: Some(e.column),
-                message: e.message,
+                line,
+                column,
+                message,
             }),
         }
     }
     report
+}
+
+/// Reads and lints one file. An error carries its line, column and
+/// message.
+fn lint_path(
+    path: &Path,
+    options: &LintOptions,
+) -> Result<LintedFile, (Option<usize>, Option<usize>, String)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| (None, None, format!("cannot read file: {e}")))?;
+    lint_text(path, &text, options).map_err(|e| (Some(e.line), Some(e.column), e.message))
+}
+
+/// Applies `work` to every item on up to one thread per core and returns
+/// the results in the order of `items`.
+fn map_in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            break;
+                        };
+                        done.push((i, work(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a lint worker thread panicked"))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// The findings on one file, and the errors in its directives.
@@ -168,17 +203,12 @@ pub fn lint_text(
     let keep_lines = has_ignore_directive(stream.directives());
 
     let mut linter: Option<(Analyzer<'_>, FileLinter<'_>)> = None;
-    while let Some(chunk) = stream.next_chunk() {
-        let chunk = chunk?;
+    let mut lint_chunk = |chunk: Vec<Statement>, directives: &[Directive]| {
         let Some(first) = chunk.first() else {
-            continue;
+            return;
         };
         let (analyzer, file_linter) = linter.get_or_insert_with(|| {
-            let (mode, marked) = file_mode(
-                stream.directives(),
-                Some(first.span.start),
-                &analyze_options,
-            );
+            let (mode, marked) = file_mode(directives, Some(first.span.start), &analyze_options);
             let info = FileInfo {
                 version: options.pg_version,
                 mode,
@@ -194,11 +224,39 @@ pub fn lint_text(
             let (analysis, context) = analyzer.analyze(statement);
             file_linter.statement(statement, &analysis, &context);
         }
-    }
+    };
+
+    let (meta_commands, directives) = if stream.has_several_chunks() {
+        // One thread parses the next chunk while this one lints the last.
+        // The channel holds one chunk, so at most three chunks of parse
+        // trees exist at a time.
+        let directives = stream.directives().to_vec();
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            let parser = scope.spawn(move || {
+                while let Some(chunk) = stream.next_chunk() {
+                    if sender.send(chunk).is_err() {
+                        break;
+                    }
+                }
+                stream.into_parts()
+            });
+            for chunk in receiver {
+                lint_chunk(chunk?, &directives);
+            }
+            Ok(parser.join().expect("the parser thread panicked"))
+        })?
+    } else {
+        while let Some(chunk) = stream.next_chunk() {
+            lint_chunk(chunk?, stream.directives());
+        }
+        stream.into_parts()
+    };
+
     let file_linter = match linter {
         Some((_, file_linter)) => file_linter,
         None => {
-            let (mode, marked) = file_mode(stream.directives(), None, &analyze_options);
+            let (mode, marked) = file_mode(&directives, None, &analyze_options);
             let info = FileInfo {
                 version: options.pg_version,
                 mode,
@@ -207,7 +265,6 @@ pub fn lint_text(
             FileLinter::new(path, text, info, options, keep_lines)
         }
     };
-    let (meta_commands, directives) = stream.into_parts();
     let statement_lines = file_linter.statement_lines.clone();
     let diagnostics = file_linter.finish(&meta_commands, &directives);
 

@@ -565,6 +565,9 @@ fn read_all_except_target(node: &NodeEnum, b: &mut Builder) {
 /// Tables referenced as `RangeVar` nodes anywhere in a tree, minus names
 /// that refer to a CTE of the same statement.
 fn tables_read<T: serde::Serialize>(tree: &T) -> Vec<RelationName> {
+    if !super::volatility::has_node_of_kind(tree, "RangeVar") {
+        return Vec::new();
+    }
     let Ok(value) = serde_json::to_value(tree) else {
         return Vec::new();
     };

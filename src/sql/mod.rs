@@ -166,9 +166,9 @@ impl<'a> StatementStream<'a> {
         &self.scan.directives
     }
 
-    /// The line index of the file.
-    pub fn line_index(&self) -> &LineIndex {
-        &self.lines
+    /// Returns true when the file takes more than one chunk to parse.
+    pub fn has_several_chunks(&self) -> bool {
+        self.scan.separators.len() > CHUNK_STATEMENTS
     }
 
     /// Returns the meta-commands and directives.
