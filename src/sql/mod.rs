@@ -134,6 +134,8 @@ pub struct StatementStream<'a> {
     /// Position of the next COPY data block in `scan.copies`.
     next_copy: usize,
     cursor: ColumnCursor,
+    /// Offset up to which chunks were built into statements.
+    built_to: usize,
     failed: bool,
 }
 
@@ -152,6 +154,7 @@ impl<'a> StatementStream<'a> {
             returned: 0,
             next_copy: 0,
             cursor: ColumnCursor::new(),
+            built_to: 0,
             failed: false,
         })
     }
@@ -179,52 +182,98 @@ impl<'a> StatementStream<'a> {
     /// Parses the next chunk of up to `CHUNK_STATEMENTS` statements.
     /// Returns `None` after the last chunk and after an error.
     pub fn next_chunk(&mut self) -> Option<Result<Vec<Statement>, ParseError>> {
-        if self.failed {
+        let range = self.next_range()?;
+        let parsed = parse_chunk(self.sql(), range.clone());
+        Some(self.build_chunk(range, parsed))
+    }
+
+    /// The text handed to the parser: the file with meta-commands and COPY
+    /// data blanked out.
+    pub fn sql(&self) -> &str {
+        self.scan.blanked.as_deref().unwrap_or(self.text)
+    }
+
+    /// Returns the byte ranges of `sql()` that make up the chunks not
+    /// parsed yet, in order. [`parse_chunk`] parses each on any thread,
+    /// and [`StatementStream::build_chunk`] takes the results in order.
+    pub fn chunk_ranges(&self) -> Vec<Range<usize>> {
+        let length = self.sql().len();
+        let mut ranges = Vec::new();
+        let (mut start, mut used) = (self.start, self.separators_used);
+        while !self.failed && start < length {
+            let end = self.chunk_end(used, length);
+            ranges.push(start..end);
+            start = end;
+            used += CHUNK_STATEMENTS;
+        }
+        ranges
+    }
+
+    /// Returns the next chunk's range and moves past it.
+    fn next_range(&mut self) -> Option<Range<usize>> {
+        let length = self.sql().len();
+        if self.failed || self.start >= length {
             return None;
         }
-        let sql = self.scan.blanked.as_deref().unwrap_or(self.text);
-        let end = match self
-            .scan
-            .separators
-            .get(self.separators_used + CHUNK_STATEMENTS - 1)
-        {
+        let end = self.chunk_end(self.separators_used, length);
+        let range = self.start..end;
+        self.start = end;
+        self.separators_used += CHUNK_STATEMENTS;
+        Some(range)
+    }
+
+    /// Returns where a chunk ends that starts after `used` separators: after
+    /// its `CHUNK_STATEMENTS`-th separator, or at the end of the text.
+    fn chunk_end(&self, used: usize, length: usize) -> usize {
+        match self.scan.separators.get(used + CHUNK_STATEMENTS - 1) {
             Some(separator) => separator + 1,
-            None => sql.len(),
-        };
-        if self.start >= sql.len() {
-            return None;
+            None => length,
         }
-        let raw = match parse_chunk(sql, self.start..end) {
-            Ok(raw) => {
-                self.start = end;
-                self.separators_used += CHUNK_STATEMENTS;
-                raw
-            }
+    }
+
+    /// Builds the statements of the chunk at `range` from its parse. Chunks
+    /// must come in order. After a chunk that the parser rejects, the rest
+    /// of the file comes from a parse of the whole text, and later chunks
+    /// build to nothing.
+    pub fn build_chunk(
+        &mut self,
+        range: Range<usize>,
+        parsed: Result<Vec<pg_query::protobuf::RawStmt>, ()>,
+    ) -> Result<Vec<Statement>, ParseError> {
+        if self.failed || range.start < self.built_to {
+            return Ok(Vec::new());
+        }
+        self.built_to = range.end;
+        let raw = match parsed {
+            Ok(raw) => raw,
             // The scan's separators might disagree with the parser, so the
             // rest of the file is taken from a parse of the whole text. Only
             // when that fails too is the file invalid.
-            Err(()) => match pg_query::parse(sql) {
-                Ok(whole) => {
-                    let start = self.start;
-                    self.start = sql.len();
-                    whole
-                        .protobuf
-                        .stmts
-                        .into_iter()
-                        .filter(|raw| to_offset(raw.stmt_location) >= start)
-                        .collect()
+            Err(()) => {
+                let sql = self.scan.blanked.as_deref().unwrap_or(self.text);
+                match pg_query::parse(sql) {
+                    Ok(whole) => {
+                        self.built_to = sql.len();
+                        self.start = sql.len();
+                        whole
+                            .protobuf
+                            .stmts
+                            .into_iter()
+                            .filter(|raw| to_offset(raw.stmt_location) >= range.start)
+                            .collect()
+                    }
+                    Err(error) => {
+                        self.failed = true;
+                        return Err(locate::locate_error(
+                            self.text,
+                            sql,
+                            &self.lines,
+                            &self.scan,
+                            error,
+                        ));
+                    }
                 }
-                Err(error) => {
-                    self.failed = true;
-                    return Some(Err(locate::locate_error(
-                        self.text,
-                        sql,
-                        &self.lines,
-                        &self.scan,
-                        error,
-                    )));
-                }
-            },
+            }
         };
         let mut statements = Vec::with_capacity(raw.len());
         for raw in raw {
@@ -232,11 +281,11 @@ impl<'a> StatementStream<'a> {
                 Ok(statement) => statements.push(statement),
                 Err(error) => {
                     self.failed = true;
-                    return Some(Err(error));
+                    return Err(error);
                 }
             }
         }
-        Some(Ok(statements))
+        Ok(statements)
     }
 
     /// Builds the statement for one parsed statement with a location in the
@@ -303,7 +352,7 @@ impl<'a> StatementStream<'a> {
 const CHUNK_STATEMENTS: usize = 512;
 
 /// Parses `sql[range]` and returns its statements with locations in `sql`.
-fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::protobuf::RawStmt>, ()> {
+pub fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::protobuf::RawStmt>, ()> {
     let start = range.start;
     let chunk = &sql[range];
     let parsed = pg_query::parse(chunk).map_err(|_| ())?;
