@@ -321,6 +321,7 @@ impl<'a> Analyzer<'a> {
     pub fn analyze(&mut self, statement: &Statement) -> (Analysis, StatementContext) {
         let overlay = ColumnOverlay {
             file: &self.tracker.column_types,
+            partitioned: &self.tracker.partitioned,
             catalog: self.options.column_types,
         };
         let context = locks::Context {
@@ -356,9 +357,13 @@ pub fn contains_relation(set: &RelationSet, name: &RelationName) -> bool {
     set.contains(name)
 }
 
-/// Column types declared earlier in the file, then the catalog's.
+/// Column types declared earlier in the file, then the catalog's, and
+/// the same for whether a table is partitioned.
 struct ColumnOverlay<'a> {
     file: &'a HashMap<(String, String), String>,
+    /// Table name -> created with `PARTITION BY`, for tables the file
+    /// created.
+    partitioned: &'a HashMap<String, bool>,
     catalog: Option<&'a dyn ColumnTypes>,
 }
 
@@ -369,6 +374,13 @@ impl ColumnTypes for ColumnOverlay<'_> {
             return Some(declared.clone());
         }
         self.catalog?.column_type(table, column)
+    }
+
+    fn is_partitioned(&self, table: &RelationName) -> Option<bool> {
+        if let Some(partitioned) = self.partitioned.get(&table.name) {
+            return Some(*partitioned);
+        }
+        self.catalog?.is_partitioned(table)
     }
 }
 
@@ -398,6 +410,8 @@ struct Tracker {
     enum_values: Arc<Vec<(String, usize)>>,
     /// `(table name, column)` -> type as [`SqlType::parse`] reads it.
     column_types: HashMap<(String, String), String>,
+    /// Table name -> created with `PARTITION BY`, for tables created so far.
+    partitioned: HashMap<String, bool>,
 }
 
 impl Tracker {
@@ -419,6 +433,7 @@ impl Tracker {
             proven_not_null: Default::default(),
             enum_values: Arc::default(),
             column_types: HashMap::new(),
+            partitioned: HashMap::new(),
         }
     }
 
@@ -661,6 +676,8 @@ impl Tracker {
                 let Some(table) = &create.relation else {
                     return;
                 };
+                self.partitioned
+                    .insert(table.relname.clone(), create.partspec.is_some());
                 for element in &create.table_elts {
                     if let Some(NodeEnum::ColumnDef(column)) = &element.node {
                         record(&table.relname, column);
