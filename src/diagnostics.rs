@@ -36,6 +36,10 @@ pub struct Diagnostic {
     /// silenced finding is kept in JSON output and does not count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<Suppression>,
+    /// Size in bytes of the largest table the finding locks, read from the
+    /// catalog with `--database-url`; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_bytes: Option<i64>,
     /// Byte range of the finding in the file.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -115,6 +119,7 @@ impl Diagnostic {
             help,
             locks,
             suppressed: None,
+            locked_bytes: None,
             span,
         }
     }
@@ -143,6 +148,7 @@ impl Diagnostic {
             help: violation.help,
             locks: violation.locks.iter().map(LockSummary::from).collect(),
             suppressed: None,
+            locked_bytes: None,
             span,
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{file_mode, AnalyzeOptions, AnalyzedFile, Analyzer, StatementContext};
 use crate::diagnostics::{Diagnostic, LockSummary, Suppression};
-use crate::locks::{Analysis, ColumnTypes, PgVersion};
+use crate::locks::{Analysis, ColumnTypes, PgVersion, RelationName};
 use crate::rules::{self, Check, Checker, FileEnd, FileInfo, FilePass, Finding, Place, Severity};
 use crate::sql::{Directive, LineIndex, MetaCommand, Statement};
 
@@ -39,6 +39,10 @@ pub struct LintOptions {
     pub severities: HashMap<String, Severity>,
     /// Column types of existing tables, from a live catalog.
     pub column_types: Option<std::sync::Arc<dyn ColumnTypes + Send + Sync>>,
+    /// Partitioning, constraint-backed indexes and table sizes read with
+    /// `--database-url`. With it, findings carry the size of what they lock
+    /// and are ranked by it.
+    pub catalog: Option<std::sync::Arc<LintCatalog>>,
     /// The configuration whose `exclude` patterns skip files.
     pub config: Option<crate::config::Config>,
 }
@@ -52,6 +56,7 @@ impl Default for LintOptions {
             disabled: Vec::new(),
             severities: HashMap::new(),
             column_types: None,
+            catalog: None,
             config: None,
         }
     }
@@ -124,6 +129,13 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
                 message,
             }),
         }
+    }
+    if options.catalog.is_some() {
+        // Largest locked table first; the sort is stable, so findings of
+        // equal size, and those that lock nothing known, keep file order.
+        report
+            .diagnostics
+            .sort_by_key(|d| std::cmp::Reverse(d.locked_bytes.map_or(-1, |b| b)));
     }
     report
 }
@@ -379,6 +391,7 @@ struct FileLinter<'a> {
     /// Passes of the enabled file rules, with the same.
     passes: Vec<(usize, &'static rules::Rule, Severity, Box<dyn FilePass>)>,
     found: Vec<(Tiebreak, Diagnostic)>,
+    catalog: Option<std::sync::Arc<LintCatalog>>,
     /// `(line, end_line)` of every statement, kept only when an ignore
     /// directive needs to find the statement below it.
     statement_lines: Vec<(usize, usize)>,
@@ -416,6 +429,7 @@ impl<'a> FileLinter<'a> {
             statement_rules,
             passes,
             found: Vec::new(),
+            catalog: options.catalog.clone(),
             statement_lines: Vec::new(),
             keep_lines,
         }
@@ -436,6 +450,7 @@ impl<'a> FileLinter<'a> {
             statement,
             analysis,
             context,
+            catalog: self.catalog.as_deref(),
         };
         let place = Place::of(statement);
         for &(position, rule, severity) in &self.statement_rules {
@@ -443,7 +458,8 @@ impl<'a> FileLinter<'a> {
                 continue;
             };
             if let Some(v) = run(&check) {
-                let diagnostic = Diagnostic::for_statement(
+                let locked_bytes = self.catalog.as_ref().and_then(|c| c.locked_bytes(&v.locks));
+                let mut diagnostic = Diagnostic::for_statement(
                     self.path,
                     self.text,
                     &place,
@@ -454,6 +470,7 @@ impl<'a> FileLinter<'a> {
                     v.locks.iter().map(LockSummary::from).collect(),
                     v.span,
                 );
+                diagnostic.locked_bytes = locked_bytes;
                 let tiebreak = Tiebreak::Statement {
                     statement: statement.index,
                     rule: position,
@@ -466,8 +483,13 @@ impl<'a> FileLinter<'a> {
             pass.statement(&check, &mut findings);
             for finding in findings.drain(..) {
                 let tiebreak = tiebreak_of(&finding, *position, self.found.len());
-                let diagnostic =
+                let locked_bytes = self
+                    .catalog
+                    .as_ref()
+                    .and_then(|c| c.locked_bytes(&finding.violation.locks));
+                let mut diagnostic =
                     finding_diagnostic(self.path, self.text, None, rule.id, *severity, finding);
+                diagnostic.locked_bytes = locked_bytes;
                 self.found.push((tiebreak, diagnostic));
             }
         }
@@ -487,7 +509,11 @@ impl<'a> FileLinter<'a> {
             pass.finish(&end, &mut findings);
             for finding in findings.drain(..) {
                 let tiebreak = tiebreak_of(&finding, *position, self.found.len());
-                let diagnostic = finding_diagnostic(
+                let locked_bytes = self
+                    .catalog
+                    .as_ref()
+                    .and_then(|c| c.locked_bytes(&finding.violation.locks));
+                let mut diagnostic = finding_diagnostic(
                     self.path,
                     self.text,
                     Some(&mut lines),
@@ -495,6 +521,7 @@ impl<'a> FileLinter<'a> {
                     *severity,
                     finding,
                 );
+                diagnostic.locked_bytes = locked_bytes;
                 self.found.push((tiebreak, diagnostic));
             }
         }
@@ -702,6 +729,134 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
         } else if name.ends_with(".sql") && !name.ends_with(".down.sql") {
             out.push(entry);
         }
+    }
+}
+
+/// What lint reads from the catalog of the database that `--database-url`
+/// names: column types, partitioned tables, indexes that back a
+/// constraint, and the size of every table.
+#[derive(Debug, Default)]
+pub struct LintCatalog {
+    pub columns: CatalogColumns,
+    pub facts: crate::rewrite::SchemaFacts,
+    /// `pg_total_relation_size` of every table and materialized view, in
+    /// bytes; for a partitioned table, the sum over its partitions.
+    pub sizes: HashMap<RelationName, i64>,
+}
+
+/// Table sizes, with partitioned tables as the sum of their partitions
+/// (`pg_partition_tree` exists from PostgreSQL 12).
+const TABLE_SIZES: &str = "
+SELECT n.nspname::text, c.relname::text,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::int8
+                    FROM pg_partition_tree(c.oid) t)
+            ELSE pg_total_relation_size(c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%'";
+
+/// The same without partition trees, for PostgreSQL 11, where a
+/// partitioned table counts as 0 bytes.
+const TABLE_SIZES_11: &str = "
+SELECT n.nspname::text, c.relname::text, pg_total_relation_size(c.oid)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%'";
+
+impl LintCatalog {
+    /// Reads the catalog of the database `client` is connected to, a
+    /// server of `version`.
+    pub async fn load(
+        client: &tokio_postgres::Client,
+        version: PgVersion,
+    ) -> anyhow::Result<LintCatalog> {
+        use anyhow::Context as _;
+
+        let columns = CatalogColumns::load(client)
+            .await
+            .context("cannot read column types from the catalog")?;
+        let facts = crate::db::catalog::schema_facts(client)
+            .await
+            .context("cannot read partitions and constraint indexes from the catalog")?;
+        let query = if version.major >= 12 {
+            TABLE_SIZES
+        } else {
+            TABLE_SIZES_11
+        };
+        let rows = client
+            .query(query, &[])
+            .await
+            .context("cannot read table sizes from the catalog")?;
+        let sizes = rows
+            .iter()
+            .map(|row| {
+                let name = RelationName {
+                    schema: Some(row.get(0)),
+                    name: row.get(1),
+                };
+                (name, row.get::<_, i64>(2))
+            })
+            .collect();
+        Ok(LintCatalog {
+            columns,
+            facts,
+            sizes,
+        })
+    }
+
+    /// Returns the size in bytes of `table`. A name without a schema
+    /// matches the table of that name when exactly one schema has one,
+    /// else the one in `public`.
+    pub fn table_bytes(&self, table: &RelationName) -> Option<i64> {
+        if table.schema.is_some() {
+            return self.sizes.get(table).copied();
+        }
+        let mut matches = self
+            .sizes
+            .iter()
+            .filter(|(name, _)| name.name == table.name);
+        let first = matches.next();
+        match (first, matches.next()) {
+            (Some((_, bytes)), None) => Some(*bytes),
+            _ => self
+                .sizes
+                .get(&RelationName {
+                    schema: Some("public".to_string()),
+                    name: table.name.clone(),
+                })
+                .copied(),
+        }
+    }
+
+    /// Returns the size of the largest table among `locks`, or `None` when
+    /// none of them is a table the catalog knows.
+    pub fn locked_bytes(&self, locks: &[crate::locks::LockEffect]) -> Option<i64> {
+        locks
+            .iter()
+            .filter_map(|lock| self.table_bytes(&lock.relation))
+            .max()
+    }
+
+    /// Returns true when the catalog lists `index` as backing a PRIMARY
+    /// KEY, UNIQUE or EXCLUDE constraint.
+    pub fn backs_constraint(&self, index: &RelationName) -> bool {
+        self.facts.backs_constraint(index) == crate::rewrite::Known::Yes
+    }
+}
+
+impl ColumnTypes for LintCatalog {
+    fn column_type(&self, table: &RelationName, column: &str) -> Option<String> {
+        self.columns.column_type(table, column)
+    }
+
+    fn is_partitioned(&self, table: &RelationName) -> Option<bool> {
+        if self.facts.is_partitioned(table) == crate::rewrite::Known::Yes {
+            return Some(true);
+        }
+        self.table_bytes(table).map(|_| false)
     }
 }
 

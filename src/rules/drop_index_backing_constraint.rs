@@ -19,7 +19,8 @@ const DOCS: &str = r#"## What it flags
 `DROP INDEX` of an index that a constraint owns: one created by `ADD
 CONSTRAINT ... UNIQUE` or `PRIMARY KEY` (the index carries the constraint's
 name), or attached with `USING INDEX` (which renames it to the constraint's
-name), earlier in the file.
+name), earlier in the file, or one that the database's catalog lists as
+backing a constraint when lint runs with `--database-url`.
 
 ## Why it hurts
 
@@ -68,6 +69,33 @@ impl FilePass for KeyConstraints {
                     .get(&effect.relation.name)
                     .map(|(table, line)| (&effect.relation, table, *line))
             });
+            let in_catalog = || {
+                let catalog = check.catalog?;
+                analysis
+                    .effects
+                    .iter()
+                    .map(|effect| &effect.relation)
+                    .find(|index| catalog.backs_constraint(index))
+            };
+            if backing.is_none() {
+                if let Some(index) = in_catalog() {
+                    found.push(Finding {
+                        statement: None,
+                        violation: Violation {
+                            message: format!(
+                                "index {} backs a constraint in the database's catalog; the \
+                                 server rejects the drop with SQLSTATE 2BP01",
+                                super::qualified(index),
+                            ),
+                            help: "drop the constraint that owns the index instead: ALTER \
+                                   TABLE ... DROP CONSTRAINT"
+                                .to_string(),
+                            locks: analysis.effects.clone(),
+                            span: Some(statement.span.clone()),
+                        },
+                    });
+                }
+            }
             if let Some((index, table, line)) = backing {
                 let constraint = &index.name;
                 found.push(Finding {

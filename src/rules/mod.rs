@@ -185,6 +185,8 @@ pub struct Check<'a> {
     pub statement: &'a Statement,
     pub analysis: &'a Analysis,
     pub context: &'a StatementContext,
+    /// The database's catalog, with `--database-url`.
+    pub catalog: Option<&'a crate::lint::LintCatalog>,
 }
 
 impl Check<'_> {
