@@ -2,6 +2,10 @@
 //!
 //! Every renderer writes each finding once and reads each source file at
 //! most once, so output time is linear in the size of the input.
+//!
+//! NOTE: findings ranked by locked size (`--database-url`) can alternate
+//! between files, and the human renderer then reads a file again each time
+//! the ranking comes back to it.
 
 mod machine;
 
