@@ -195,7 +195,7 @@ fn map_in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync)
 /// made lint slower, not faster, when other processes kept the cores busy.
 ///
 /// Each parser thread takes every n-th chunk and hands it over a channel
-/// of its own without a buffer, so each parser thread holds at most one
+/// of its own without a buffer, so each parser thread keeps at most one
 /// parsed chunk while the calling thread works on another. The first error
 /// from `consume` stops the parsers and is returned.
 fn parse_in_parallel<E>(
@@ -246,10 +246,9 @@ pub struct LintedFile {
 
 /// Parses, analyzes and lints the text of one file, read from `path`.
 ///
-/// Statements are parsed in chunks; the rules see each statement as its
-/// chunk is analyzed, and the chunk's parse trees are dropped before the
-/// next chunk is parsed, so memory stays bounded by the chunk size and the
-/// findings rather than growing with the file.
+/// Statements are parsed in chunks, and the rules see each statement as
+/// its chunk is analyzed. Each chunk's parse trees are dropped once it is
+/// linted, so memory grows with the findings, not with the file.
 pub fn lint_text(
     path: &Path,
     text: &str,
@@ -595,8 +594,8 @@ struct IgnoreDirective {
     directive_line: usize,
 }
 
-/// Reads the ignore directives. `statement_lines` holds `(line, end_line)`
-/// of every statement when the file has an `ignore` directive.
+/// Reads the ignore directives. `statement_lines` contains `(line,
+/// end_line)` of every statement when the file has an `ignore` directive.
 fn parse_ignore_directives(
     directives: &[Directive],
     statement_lines: &[(usize, usize)],
@@ -732,9 +731,9 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
     }
 }
 
-/// What lint reads from the catalog of the database that `--database-url`
-/// names: column types, partitioned tables, indexes that back a
-/// constraint, and the size of every table.
+/// Catalog facts of the database that `--database-url` names: column
+/// types, partitioned tables, indexes that back a constraint, and the size
+/// of every table.
 #[derive(Debug, Default)]
 pub struct LintCatalog {
     pub columns: CatalogColumns,
@@ -832,7 +831,7 @@ impl LintCatalog {
     }
 
     /// Returns the size of the largest table among `locks`, or `None` when
-    /// none of them is a table the catalog knows.
+    /// the catalog lists none of them.
     pub fn locked_bytes(&self, locks: &[crate::locks::LockEffect]) -> Option<i64> {
         locks
             .iter()
@@ -926,10 +925,11 @@ impl ColumnTypes for CatalogColumns {
 mod tests {
     use super::*;
 
-    /// A file of several parse chunks whose findings depend on statements
-    /// in other chunks: a timeout set in the first chunk and a concurrent
-    /// build in the third, a constraint added in the first and its index
-    /// dropped in the last, an ignore directive and an open transaction.
+    /// Builds a file of several parse chunks whose findings depend on
+    /// statements in other chunks. A timeout set in the first chunk is in
+    /// effect for a concurrent build in the third, and a constraint added
+    /// in the first has its index dropped in the last. An ignore directive
+    /// and an open transaction end the file.
     fn several_chunks() -> String {
         let mut sql = String::from("SET lock_timeout = '2s';\n");
         sql.push_str("ALTER TABLE accounts ADD CONSTRAINT accounts_key UNIQUE (handle);\n");

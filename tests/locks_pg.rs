@@ -460,8 +460,8 @@ async fn creates_and_dml() {
 
 /// `CREATE INDEX ... ON ONLY` builds nothing on a partitioned table (the
 /// parent's index is INVALID, without storage, and no partition gets an
-/// index) and builds the index as usual on a plain table. The analysis
-/// with the server's catalog tells the two apart.
+/// index) and builds the index as usual on a plain table. With the
+/// server's catalog, the analysis separates the two cases.
 #[tokio::test]
 async fn on_only_index_builds_only_on_plain_table() {
     let db = common::TestDb::new("locks_on_only").await;

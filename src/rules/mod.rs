@@ -114,7 +114,7 @@ pub trait FilePass {
     fn finish(&mut self, _end: &FileEnd<'_>, _found: &mut Vec<Finding>) {}
 }
 
-/// What a pass sees at the end of a file.
+/// The facts a pass reads at the end of a file.
 pub struct FileEnd<'a> {
     pub meta_commands: &'a [MetaCommand],
 }
@@ -131,7 +131,7 @@ pub struct Finding {
     pub violation: Violation,
 }
 
-/// Where a statement is, kept after its parse tree is dropped.
+/// The position of a statement, kept after its parse tree is dropped.
 #[derive(Debug, Clone)]
 pub struct Place {
     /// Position of the statement in its file, counting from 0.
@@ -336,10 +336,11 @@ pub fn qualified(name: &crate::locks::RelationName) -> String {
 /// effect for a later concurrent statement (`CREATE INDEX CONCURRENTLY`
 /// and the other statements that cannot run in a transaction block).
 ///
-/// A `SET` of `setting` starts a search that ends at the next `SET` or
-/// `RESET` of the same setting, at the first statement for which
-/// `in_effect` reads the setting as off, or at a concurrent statement, which
-/// settles a finding on the `SET`. Each statement is looked at once.
+/// A `SET` of `setting` starts a search. The search ends without a finding
+/// at the next `SET` or `RESET` of the same setting, or at the first
+/// statement for which `in_effect` reads the setting as off. It ends with a
+/// finding on the `SET` at a concurrent statement. Each statement is looked
+/// at once.
 pub(crate) struct TimeoutBeforeConcurrent {
     setting: &'static str,
     in_effect: fn(&StatementContext) -> bool,

@@ -140,8 +140,8 @@ pub struct StatementStream<'a> {
 }
 
 impl<'a> StatementStream<'a> {
-    /// Scans `text`; the scan finds psql meta-commands, COPY data and
-    /// directives, and rejects unterminated quotes and comments.
+    /// Scans `text` for psql meta-commands, COPY data and directives. The
+    /// scan rejects unterminated quotes and comments.
     pub fn new(text: &'a str) -> Result<StatementStream<'a>, ParseError> {
         let lines = LineIndex::new(text);
         let scan = scan::scan(text, &lines)?;
@@ -159,12 +159,12 @@ impl<'a> StatementStream<'a> {
         })
     }
 
-    /// The file's psql meta-commands, in file order.
+    /// Returns the file's psql meta-commands, in file order.
     pub fn meta_commands(&self) -> &[MetaCommand] {
         &self.scan.meta_commands
     }
 
-    /// The file's `-- pgshift:` directives, in file order.
+    /// Returns the file's `-- pgshift:` directives, in file order.
     pub fn directives(&self) -> &[Directive] {
         &self.scan.directives
     }
@@ -187,8 +187,8 @@ impl<'a> StatementStream<'a> {
         Some(self.build_chunk(range, parsed))
     }
 
-    /// The text handed to the parser: the file with meta-commands and COPY
-    /// data blanked out.
+    /// Returns the text handed to the parser: the file with meta-commands
+    /// and COPY data blanked out.
     pub fn sql(&self) -> &str {
         self.scan.blanked.as_deref().unwrap_or(self.text)
     }
