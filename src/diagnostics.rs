@@ -188,7 +188,7 @@ pub enum Format {
 /// Writes a lint report in the given format.
 pub fn render(
     report: &LintReport,
-    sources: &dyn Fn(&std::path::Path) -> Option<String>,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
     version: PgVersion,
     format: Format,
     out: &mut dyn Write,
@@ -204,7 +204,7 @@ pub fn render(
 
 fn render_human(
     report: &LintReport,
-    sources: &dyn Fn(&std::path::Path) -> Option<String>,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
     version: PgVersion,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -214,51 +214,23 @@ fn render_human(
         } else {
             Renderer::plain()
         };
-    let mut cached: Option<(PathBuf, String)> = None;
-
     for error in &report.errors {
         writeln!(out, "{}", describe_input_error(error))?;
     }
-    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
-        if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
-            cached = sources(&d.path).map(|text| (d.path.clone(), text));
-        }
-        let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
-        // annotate-snippets appends the line and column to the origin itself.
-        let path = d.path.display().to_string();
-        match &cached {
-            Some((_, text)) => {
-                let (excerpt, range) = excerpt(text, &d.span);
-                let level = level_of(d.severity);
-                let message = level.title(&d.message).id(&d.rule).snippet(
-                    Snippet::source(excerpt)
-                        .line_start(d.line)
-                        .origin(&path)
-                        .fold(true)
-                        .annotation(level.span(range)),
-                );
-                writeln!(out, "{}", renderer.render(message))?;
-            }
-            None => writeln!(
-                out,
-                "{origin}: {}[{}]: {}",
-                severity_name(d.severity),
-                d.rule,
-                d.message
-            )?,
-        }
-        for lock in &d.locks {
-            writeln!(
-                out,
-                "  = lock: {} on {} ({}), blocks {}",
-                lock.mode,
-                lock.relation,
-                lock.hold,
-                blocked_words(lock)
-            )?;
-        }
-        writeln!(out, "  = help: {}", d.help)?;
-        writeln!(out)?;
+    // Slices of findings are rendered on one thread per core, each slice
+    // with its own source cache, and written in order.
+    let shown: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.suppressed.is_none())
+        .collect();
+    let slices: Vec<&[&Diagnostic]> = shown.chunks(HUMAN_SLICE).collect();
+    let rendered = crate::lint::map_in_parallel(&slices, |slice| {
+        let mut buffer = Vec::new();
+        render_findings(slice, &renderer, sources, &mut buffer).map(|()| buffer)
+    });
+    for buffer in rendered {
+        out.write_all(&buffer?)?;
     }
 
     let active = || report.diagnostics.iter().filter(|d| d.suppressed.is_none());
@@ -300,6 +272,62 @@ pub fn describe_input_error(error: &InputError) -> String {
         }
         _ => format!("{}: error: {}", error.path.display(), error.message),
     }
+}
+
+/// Findings per slice of human output that one thread renders.
+const HUMAN_SLICE: usize = 256;
+
+/// Writes `findings` as human output, reading each finding's source file
+/// when it differs from the previous finding's.
+fn render_findings(
+    findings: &[&Diagnostic],
+    renderer: &Renderer,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut cached: Option<(PathBuf, String)> = None;
+    for d in findings {
+        if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
+            cached = sources(&d.path).map(|text| (d.path.clone(), text));
+        }
+        let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
+        // annotate-snippets appends the line and column to the origin itself.
+        let path = d.path.display().to_string();
+        match &cached {
+            Some((_, text)) => {
+                let (excerpt, range) = excerpt(text, &d.span);
+                let level = level_of(d.severity);
+                let message = level.title(&d.message).id(&d.rule).snippet(
+                    Snippet::source(excerpt)
+                        .line_start(d.line)
+                        .origin(&path)
+                        .fold(true)
+                        .annotation(level.span(range)),
+                );
+                writeln!(out, "{}", renderer.render(message))?;
+            }
+            None => writeln!(
+                out,
+                "{origin}: {}[{}]: {}",
+                severity_name(d.severity),
+                d.rule,
+                d.message
+            )?,
+        }
+        for lock in &d.locks {
+            writeln!(
+                out,
+                "  = lock: {} on {} ({}), blocks {}",
+                lock.mode,
+                lock.relation,
+                lock.hold,
+                blocked_words(lock)
+            )?;
+        }
+        writeln!(out, "  = help: {}", d.help)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn blocked_words(lock: &LockSummary) -> &'static str {

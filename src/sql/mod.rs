@@ -193,6 +193,12 @@ impl<'a> StatementStream<'a> {
         self.scan.blanked.as_deref().unwrap_or(self.text)
     }
 
+    /// Returns the blanked text when the scan had to blank something out,
+    /// else `None`: then `sql()` is the file's text itself.
+    pub fn blanked(&self) -> Option<&str> {
+        self.scan.blanked.as_deref()
+    }
+
     /// Returns the byte ranges of `sql()` that make up the chunks not
     /// parsed yet, in order. [`parse_chunk`] parses each on any thread,
     /// and [`StatementStream::build_chunk`] takes the results in order.
