@@ -219,12 +219,12 @@ fn render_human(
     }
     // Slices of findings are rendered on one thread per core, each slice
     // with its own source cache, and written in order.
-    let shown: Vec<&Diagnostic> = report
+    let active_findings: Vec<&Diagnostic> = report
         .diagnostics
         .iter()
         .filter(|d| d.suppressed.is_none())
         .collect();
-    let slices: Vec<&[&Diagnostic]> = shown.chunks(HUMAN_SLICE).collect();
+    let slices: Vec<&[&Diagnostic]> = active_findings.chunks(HUMAN_SLICE).collect();
     let rendered = crate::lint::map_in_parallel(&slices, |slice| {
         let mut buffer = Vec::new();
         render_findings(slice, &renderer, sources, &mut buffer).map(|()| buffer)
