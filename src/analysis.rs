@@ -97,13 +97,25 @@ pub struct RelationSet {
     window: std::ops::Range<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct CreationIndex {
     /// Statement positions that create each relation, ascending.
     exact: HashMap<RelationName, Vec<usize>>,
     /// The same positions keyed by the bare name, for names written without
     /// a schema on either side.
     by_name: HashMap<String, Vec<usize>>,
+}
+
+impl CreationIndex {
+    /// Records that the statement at `position` creates `relation`;
+    /// positions must be added in ascending order.
+    fn add(&mut self, relation: RelationName, position: usize) {
+        self.by_name
+            .entry(relation.name.clone())
+            .or_default()
+            .push(position);
+        self.exact.entry(relation).or_default().push(position);
+    }
 }
 
 impl RelationSet {
@@ -253,50 +265,22 @@ impl AnalyzedFile {
         options: &AnalyzeOptions<'_>,
     ) -> Result<AnalyzedFile, ParseError> {
         let parsed = sql::parse(&text)?;
-        // Before the first statement the directive marks the whole file;
-        // further down it marks only the statement below it.
-        let first = parsed
-            .statements
-            .first()
-            .map_or(usize::MAX, |s| s.span.start);
-        let directive = parsed
-            .directives
-            .iter()
-            .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start < first);
-        let marked_no_transaction = options.autocommit || directive;
-        let mode = if marked_no_transaction || options.no_wrap {
-            FileMode::Autocommit
-        } else {
-            FileMode::Wrapped
+        let first = parsed.statements.first().map(|s| s.span.start);
+        let (mode, marked_no_transaction) = file_mode(&parsed.directives, first, options);
+        let creations = index_creations(&parsed.statements, options.version);
+        let mut analyzer = Analyzer {
+            options: *options,
+            tracker: Tracker::new(mode, options, Arc::new(creations)),
+            grow_creations: false,
+            position: 0,
+            backfill_directives: backfill_offsets(&parsed.directives),
+            previous_end: 0,
         };
-        let mut tracker = Tracker::new(mode, options, &parsed.statements);
         let mut analyses = Vec::with_capacity(parsed.statements.len());
         let mut contexts = Vec::with_capacity(parsed.statements.len());
-        for (position, statement) in parsed.statements.iter().enumerate() {
-            let overlay = ColumnOverlay {
-                file: &tracker.column_types,
-                catalog: options.column_types,
-            };
-            let context = locks::Context {
-                version: options.version,
-                column_types: Some(&overlay),
-            };
-            let analysis = locks::analyze_in(&statement.node, &context);
-            let batched = backfill_marked(&parsed, position);
-            let mut statement_context = if batched {
-                // A batched backfill commits its own batches, so it ends the
-                // transaction around it like a statement that cannot run in
-                // a transaction block.
-                let alone = Analysis {
-                    transaction: TransactionUse::NotInBlock,
-                    ..analysis.clone()
-                };
-                tracker.step(position, statement, &alone)
-            } else {
-                tracker.step(position, statement, &analysis)
-            };
-            statement_context.batched_backfill = batched;
-            contexts.push(statement_context);
+        for statement in &parsed.statements {
+            let (analysis, context) = analyzer.analyze(statement);
+            contexts.push(context);
             analyses.push(analysis);
         }
         Ok(AnalyzedFile {
@@ -325,19 +309,119 @@ impl AnalyzedFile {
     }
 }
 
-/// Returns true when a `-- pgshift:backfill` directive sits between the
-/// statement at `position` and the one before it.
-fn backfill_marked(parsed: &ParsedFile, position: usize) -> bool {
-    let start = parsed.statements[position].span.start;
-    let from = match position {
-        0 => 0,
-        _ => parsed.statements[position - 1].span.end,
+/// Returns the offsets of the valid `-- pgshift:backfill` directives.
+fn backfill_offsets(directives: &[sql::Directive]) -> Vec<usize> {
+    directives
+        .iter()
+        .filter(|d| matches!(parse_backfill_directive(&d.text), Ok(Some(_))))
+        .map(|d| d.span.start)
+        .collect()
+}
+
+/// Returns how pgshift runs a file and whether the file itself requests to
+/// run without a transaction, from its directives and the offset where its
+/// first statement starts (`None` for a file without statements).
+pub fn file_mode(
+    directives: &[sql::Directive],
+    first_statement: Option<usize>,
+    options: &AnalyzeOptions<'_>,
+) -> (FileMode, bool) {
+    // Before the first statement the directive marks the whole file;
+    // further down it marks only the statement below it.
+    let first = first_statement.unwrap_or(usize::MAX);
+    let directive = directives
+        .iter()
+        .any(|d| d.text == NO_TRANSACTION_DIRECTIVE && d.span.start < first);
+    let marked_no_transaction = options.autocommit || directive;
+    let mode = if marked_no_transaction || options.no_wrap {
+        FileMode::Autocommit
+    } else {
+        FileMode::Wrapped
     };
-    parsed.directives.iter().any(|d| {
-        d.span.start >= from
-            && d.span.start < start
-            && matches!(parse_backfill_directive(&d.text), Ok(Some(_)))
-    })
+    (mode, marked_no_transaction)
+}
+
+/// The analysis of a file fed one statement at a time, in file order, so a
+/// caller can drop each parse tree once its statement is analyzed.
+pub struct Analyzer<'a> {
+    options: AnalyzeOptions<'a>,
+    tracker: Tracker,
+    /// Index each statement's creations as it arrives, instead of reading
+    /// them from an index built over the whole file beforehand.
+    grow_creations: bool,
+    position: usize,
+    /// Offsets of the `-- pgshift:backfill` directives of the file.
+    backfill_directives: Vec<usize>,
+    /// Where the previous statement ended.
+    previous_end: usize,
+}
+
+impl<'a> Analyzer<'a> {
+    /// Starts a pass over a file that runs in `mode`.
+    ///
+    /// Contexts share one index of created relations. The pass adds to it
+    /// in place, so a caller that keeps earlier contexts alive makes each
+    /// addition copy the index.
+    pub fn new(mode: FileMode, options: &AnalyzeOptions<'a>) -> Analyzer<'a> {
+        Analyzer {
+            options: *options,
+            tracker: Tracker::new(mode, options, Arc::default()),
+            grow_creations: true,
+            position: 0,
+            backfill_directives: Vec::new(),
+            previous_end: 0,
+        }
+    }
+
+    /// Takes note of the file's `-- pgshift:backfill` directives, so the
+    /// `UPDATE` below each one is analyzed as the batched backfill it runs
+    /// as.
+    pub fn with_directives(mut self, directives: &[sql::Directive]) -> Analyzer<'a> {
+        self.backfill_directives = backfill_offsets(directives);
+        self
+    }
+
+    /// Analyzes the next statement of the file and returns its lock
+    /// analysis and its context.
+    pub fn analyze(&mut self, statement: &Statement) -> (Analysis, StatementContext) {
+        let overlay = ColumnOverlay {
+            file: &self.tracker.column_types,
+            partitioned: &self.tracker.partitioned,
+            catalog: self.options.column_types,
+        };
+        let context = locks::Context {
+            version: self.options.version,
+            column_types: Some(&overlay),
+        };
+        let analysis = locks::analyze_in(&statement.node, &context);
+        let position = self.position;
+        self.position += 1;
+        if self.grow_creations && creates_relations(&statement.node) {
+            let index = Arc::make_mut(&mut self.tracker.creations);
+            for relation in &analysis.creates {
+                index.add(relation.clone(), position);
+            }
+        }
+        let batched = self
+            .backfill_directives
+            .iter()
+            .any(|&at| at >= self.previous_end && at < statement.span.start);
+        self.previous_end = statement.span.end;
+        let mut context = if batched {
+            // A batched backfill commits its own batches, so it ends the
+            // transaction around it like a statement that cannot run in a
+            // transaction block.
+            let alone = Analysis {
+                transaction: TransactionUse::NotInBlock,
+                ..analysis.clone()
+            };
+            self.tracker.step(position, statement, &alone)
+        } else {
+            self.tracker.step(position, statement, &analysis)
+        };
+        context.batched_backfill = batched;
+        (analysis, context)
+    }
 }
 
 /// Returns true when two names can denote the same relation: equal names,
@@ -355,9 +439,13 @@ pub fn contains_relation(set: &RelationSet, name: &RelationName) -> bool {
     set.contains(name)
 }
 
-/// Column types declared earlier in the file, then the catalog's.
+/// Column types declared earlier in the file, then the catalog's, and
+/// the same for whether a table is partitioned.
 struct ColumnOverlay<'a> {
     file: &'a HashMap<(String, String), String>,
+    /// Table name -> created with `PARTITION BY`, for tables the file
+    /// created.
+    partitioned: &'a HashMap<String, bool>,
     catalog: Option<&'a dyn ColumnTypes>,
 }
 
@@ -368,6 +456,13 @@ impl ColumnTypes for ColumnOverlay<'_> {
             return Some(declared.clone());
         }
         self.catalog?.column_type(table, column)
+    }
+
+    fn is_partitioned(&self, table: &RelationName) -> Option<bool> {
+        if let Some(partitioned) = self.partitioned.get(&table.name) {
+            return Some(*partitioned);
+        }
+        self.catalog?.is_partitioned(table)
     }
 }
 
@@ -397,13 +492,15 @@ struct Tracker {
     enum_values: Arc<Vec<(String, usize)>>,
     /// `(table name, column)` -> type as [`SqlType::parse`] reads it.
     column_types: HashMap<(String, String), String>,
+    /// Table name -> created with `PARTITION BY`, for tables created so far.
+    partitioned: HashMap<String, bool>,
 }
 
 impl Tracker {
-    fn new(mode: FileMode, options: &AnalyzeOptions<'_>, statements: &[Statement]) -> Tracker {
+    fn new(mode: FileMode, options: &AnalyzeOptions<'_>, creations: Arc<CreationIndex>) -> Tracker {
         Tracker {
             mode,
-            creations: Arc::new(index_creations(statements, options.version)),
+            creations,
             in_block: false,
             transaction: None,
             transaction_start: 0,
@@ -418,6 +515,7 @@ impl Tracker {
             proven_not_null: Default::default(),
             enum_values: Arc::default(),
             column_types: HashMap::new(),
+            partitioned: HashMap::new(),
         }
     }
 
@@ -661,6 +759,8 @@ impl Tracker {
                 let Some(table) = &create.relation else {
                     return;
                 };
+                self.partitioned
+                    .insert(table.relname.clone(), create.partspec.is_some());
                 for element in &create.table_elts {
                     if let Some(NodeEnum::ColumnDef(column)) = &element.node {
                         record(&table.relname, column);
@@ -725,30 +825,27 @@ fn is_not_null_test(expr: &pg_query::protobuf::Node) -> Option<String> {
 fn index_creations(statements: &[Statement], version: PgVersion) -> CreationIndex {
     let mut index = CreationIndex::default();
     for (position, statement) in statements.iter().enumerate() {
-        let created = creates(&statement.node, version);
-        for relation in created {
-            index
-                .by_name
-                .entry(relation.name.clone())
-                .or_default()
-                .push(position);
-            index.exact.entry(relation).or_default().push(position);
+        if !creates_relations(&statement.node) {
+            continue;
+        }
+        for relation in locks::analyze(&statement.node, version).creates {
+            index.add(relation, position);
         }
     }
     index
 }
 
-/// Relations a statement creates, read from the lock analysis of the
-/// statement kinds that create relations only, so the pre-pass stays cheap.
-fn creates(node: &NodeEnum, version: PgVersion) -> Vec<RelationName> {
-    match node {
+/// Returns true for the statement kinds whose created relations count as
+/// new for later statements.
+fn creates_relations(node: &NodeEnum) -> bool {
+    matches!(
+        node,
         NodeEnum::CreateStmt(_)
-        | NodeEnum::CreateTableAsStmt(_)
-        | NodeEnum::ViewStmt(_)
-        | NodeEnum::IndexStmt(_)
-        | NodeEnum::SelectStmt(_) => locks::analyze(node, version).creates,
-        _ => Vec::new(),
-    }
+            | NodeEnum::CreateTableAsStmt(_)
+            | NodeEnum::ViewStmt(_)
+            | NodeEnum::IndexStmt(_)
+            | NodeEnum::SelectStmt(_)
+    )
 }
 
 /// Reads a `SET`/`RESET` of `lock_timeout` or `statement_timeout`: the

@@ -2,20 +2,23 @@
 //!
 //! Every renderer writes each finding once and reads each source file at
 //! most once, so output time is linear in the size of the input.
+//!
+//! NOTE: findings ranked by locked size (`--database-url`) can alternate
+//! between files, and the human renderer then reads a file again each time
+//! the ranking comes back to it.
 
 mod machine;
 
 use std::io::{self, Write};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use annotate_snippets::{Level, Renderer, Snippet};
 
-use crate::analysis::AnalyzedFile;
 use crate::lint::{InputError, LintReport};
 use crate::locks::{Hold, LockEffect, PgVersion};
+use crate::rules::Place;
 use crate::rules::Severity;
-use crate::sql::Statement;
 
 /// One finding.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,6 +40,10 @@ pub struct Diagnostic {
     /// silenced finding is kept in JSON output and does not count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<Suppression>,
+    /// Size in bytes of the largest table the finding locks, read from the
+    /// catalog with `--database-url`; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_bytes: Option<i64>,
     /// Byte range of the finding in the file.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -91,8 +98,9 @@ impl Diagnostic {
     /// `None`, the whole statement.
     #[allow(clippy::too_many_arguments)]
     pub fn for_statement(
-        file: &AnalyzedFile,
-        statement: &Statement,
+        path: &Path,
+        text: &str,
+        statement: &Place,
         rule: &str,
         severity: Severity,
         message: String,
@@ -101,10 +109,10 @@ impl Diagnostic {
         span: Option<Range<usize>>,
     ) -> Diagnostic {
         let span = span.unwrap_or_else(|| statement.span.clone());
-        let (line, column) = position_in_statement(&file.text, statement, span.start);
-        let (end_line, end_column) = position_in_statement(&file.text, statement, span.end);
+        let (line, column) = position_in_statement(text, statement, span.start);
+        let (end_line, end_column) = position_in_statement(text, statement, span.end);
         Diagnostic {
-            path: file.path.clone(),
+            path: path.to_path_buf(),
             line,
             column,
             end_line,
@@ -115,23 +123,25 @@ impl Diagnostic {
             help,
             locks,
             suppressed: None,
+            locked_bytes: None,
             span,
         }
     }
 
     /// Builds a finding of a file-level rule at `span`.
     pub fn for_span(
-        file: &AnalyzedFile,
+        path: &Path,
+        text: &str,
         lines: &crate::sql::LineIndex,
         rule: &str,
         severity: Severity,
         violation: crate::rules::Violation,
         span: Range<usize>,
     ) -> Diagnostic {
-        let (line, column) = lines.line_col(&file.text, span.start);
-        let (end_line, end_column) = lines.line_col(&file.text, span.end);
+        let (line, column) = lines.line_col(text, span.start);
+        let (end_line, end_column) = lines.line_col(text, span.end);
         Diagnostic {
-            path: file.path.clone(),
+            path: path.to_path_buf(),
             line,
             column,
             end_line,
@@ -142,6 +152,7 @@ impl Diagnostic {
             help: violation.help,
             locks: violation.locks.iter().map(LockSummary::from).collect(),
             suppressed: None,
+            locked_bytes: None,
             span,
         }
     }
@@ -149,7 +160,7 @@ impl Diagnostic {
 
 /// Returns the 1-based line and column of `offset`, counting from the
 /// statement's own start so the cost stays proportional to the statement.
-fn position_in_statement(text: &str, statement: &Statement, offset: usize) -> (usize, usize) {
+fn position_in_statement(text: &str, statement: &Place, offset: usize) -> (usize, usize) {
     let start = statement.span.start;
     if offset < start {
         return (statement.line, statement.column);
@@ -177,7 +188,7 @@ pub enum Format {
 /// Writes a lint report in the given format.
 pub fn render(
     report: &LintReport,
-    sources: &dyn Fn(&std::path::Path) -> Option<String>,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
     version: PgVersion,
     format: Format,
     out: &mut dyn Write,
@@ -193,7 +204,7 @@ pub fn render(
 
 fn render_human(
     report: &LintReport,
-    sources: &dyn Fn(&std::path::Path) -> Option<String>,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
     version: PgVersion,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -203,51 +214,23 @@ fn render_human(
         } else {
             Renderer::plain()
         };
-    let mut cached: Option<(PathBuf, String)> = None;
-
     for error in &report.errors {
         writeln!(out, "{}", describe_input_error(error))?;
     }
-    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
-        if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
-            cached = sources(&d.path).map(|text| (d.path.clone(), text));
-        }
-        let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
-        // annotate-snippets appends the line and column to the origin itself.
-        let path = d.path.display().to_string();
-        match &cached {
-            Some((_, text)) => {
-                let (excerpt, range) = excerpt(text, &d.span);
-                let level = level_of(d.severity);
-                let message = level.title(&d.message).id(&d.rule).snippet(
-                    Snippet::source(excerpt)
-                        .line_start(d.line)
-                        .origin(&path)
-                        .fold(true)
-                        .annotation(level.span(range)),
-                );
-                writeln!(out, "{}", renderer.render(message))?;
-            }
-            None => writeln!(
-                out,
-                "{origin}: {}[{}]: {}",
-                severity_name(d.severity),
-                d.rule,
-                d.message
-            )?,
-        }
-        for lock in &d.locks {
-            writeln!(
-                out,
-                "  = lock: {} on {} ({}), blocks {}",
-                lock.mode,
-                lock.relation,
-                lock.hold,
-                blocked_words(lock)
-            )?;
-        }
-        writeln!(out, "  = help: {}", d.help)?;
-        writeln!(out)?;
+    // Slices of findings are rendered on one thread per core, each slice
+    // with its own source cache, and written in order.
+    let active_findings: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.suppressed.is_none())
+        .collect();
+    let slices: Vec<&[&Diagnostic]> = active_findings.chunks(HUMAN_SLICE).collect();
+    let rendered = crate::lint::map_in_parallel(&slices, |slice| {
+        let mut buffer = Vec::new();
+        render_findings(slice, &renderer, sources, &mut buffer).map(|()| buffer)
+    });
+    for buffer in rendered {
+        out.write_all(&buffer?)?;
     }
 
     let active = || report.diagnostics.iter().filter(|d| d.suppressed.is_none());
@@ -289,6 +272,62 @@ pub fn describe_input_error(error: &InputError) -> String {
         }
         _ => format!("{}: error: {}", error.path.display(), error.message),
     }
+}
+
+/// Findings per slice of human output that one thread renders.
+const HUMAN_SLICE: usize = 256;
+
+/// Writes `findings` as human output, reading each finding's source file
+/// when it differs from the previous finding's.
+fn render_findings(
+    findings: &[&Diagnostic],
+    renderer: &Renderer,
+    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut cached: Option<(PathBuf, String)> = None;
+    for d in findings {
+        if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
+            cached = sources(&d.path).map(|text| (d.path.clone(), text));
+        }
+        let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
+        // annotate-snippets appends the line and column to the origin itself.
+        let path = d.path.display().to_string();
+        match &cached {
+            Some((_, text)) => {
+                let (excerpt, range) = excerpt(text, &d.span);
+                let level = level_of(d.severity);
+                let message = level.title(&d.message).id(&d.rule).snippet(
+                    Snippet::source(excerpt)
+                        .line_start(d.line)
+                        .origin(&path)
+                        .fold(true)
+                        .annotation(level.span(range)),
+                );
+                writeln!(out, "{}", renderer.render(message))?;
+            }
+            None => writeln!(
+                out,
+                "{origin}: {}[{}]: {}",
+                severity_name(d.severity),
+                d.rule,
+                d.message
+            )?,
+        }
+        for lock in &d.locks {
+            writeln!(
+                out,
+                "  = lock: {} on {} ({}), blocks {}",
+                lock.mode,
+                lock.relation,
+                lock.hold,
+                blocked_words(lock)
+            )?;
+        }
+        writeln!(out, "  = help: {}", d.help)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn blocked_words(lock: &LockSummary) -> &'static str {

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{AnalyzeOptions, AnalyzedFile};
+use crate::analysis::{file_mode, AnalyzeOptions, AnalyzedFile, Analyzer, StatementContext};
 use crate::diagnostics::{Diagnostic, LockSummary, Suppression};
-use crate::locks::{ColumnTypes, PgVersion};
-use crate::rules::{self, Check, Checker, Severity};
+use crate::locks::{Analysis, ColumnTypes, PgVersion, RelationName};
+use crate::rules::{self, Check, Checker, FileEnd, FileInfo, FilePass, Finding, Place, Severity};
+use crate::sql::{Directive, LineIndex, MetaCommand, Statement};
 
 /// Rule id of the finding reported for a psql meta-command.
 pub const META_COMMAND_RULE: &str = "psql-meta-command";
@@ -38,6 +39,10 @@ pub struct LintOptions {
     pub severities: HashMap<String, Severity>,
     /// Column types of existing tables, from a live catalog.
     pub column_types: Option<std::sync::Arc<dyn ColumnTypes + Send + Sync>>,
+    /// Partitioning, constraint-backed indexes and table sizes read with
+    /// `--database-url`. With it, findings carry the size of what they lock
+    /// and are ranked by it.
+    pub catalog: Option<std::sync::Arc<LintCatalog>>,
     /// The configuration whose `exclude` patterns skip files.
     pub config: Option<crate::config::Config>,
 }
@@ -51,6 +56,7 @@ impl Default for LintOptions {
             disabled: Vec::new(),
             severities: HashMap::new(),
             column_types: None,
+            catalog: None,
             config: None,
         }
     }
@@ -98,150 +104,517 @@ impl LintReport {
 }
 
 /// Lints files and folders; folders are searched recursively for `.sql`
-/// files, skipping `.down.sql`. Files are linted in sorted order.
+/// files, skipping `.down.sql`. Files are linted in sorted order, on as
+/// many threads as the machine has cores, and reported in that order.
 pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     let mut report = LintReport::default();
     let mut files = Vec::new();
     for path in paths {
         collect_sql_files(path, &mut files, &mut report.errors);
     }
-    for path in files {
-        if options.config.as_ref().is_some_and(|c| c.excludes(&path)) {
-            continue;
-        }
-        report.files += 1;
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                report.errors.push(InputError {
-                    path,
-                    line: None,
-                    column: None,
-                    message: format!("cannot read file: {e}"),
-                });
-                continue;
+    files.retain(|path| !options.config.as_ref().is_some_and(|c| c.excludes(path)));
+    report.files = files.len();
+
+    let outcomes = map_in_parallel(&files, |path| lint_path(path, options));
+    for (path, outcome) in files.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(linted) => {
+                report.errors.extend(linted.errors);
+                report.diagnostics.extend(linted.diagnostics);
             }
-        };
-        let autocommit = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.contains(".autocommit."));
-        match AnalyzedFile::with_options(&path, text, &options.analyze_options(autocommit)) {
-            Ok(file) => {
-                for directive in &file.parsed.directives {
-                    if !is_known_directive(&directive.text) {
-                        report.errors.push(InputError {
-                            path: path.clone(),
-                            line: Some(directive.line),
-                            column: Some(1),
-                            message: format!(
-                                "unknown directive `-- pgshift:{}`; the known ones are \
-                                 `no-transaction`, `backfill [batch-size=N]`, \
-                                 `ignore RULE[,RULE] [reason]` and \
-                                 `ignore-file RULE[,RULE] [reason]`",
-                                directive.text
-                            ),
-                        });
-                    }
-                }
-                for directive in &file.parsed.directives {
-                    if let Err(message) = crate::analysis::parse_backfill_directive(&directive.text)
-                    {
-                        report.errors.push(InputError {
-                            path: path.clone(),
-                            line: Some(directive.line),
-                            column: Some(1),
-                            message,
-                        });
-                    }
-                }
-                for (line, id) in unknown_ignored_rules(&file) {
-                    report.errors.push(InputError {
-                        path: path.clone(),
-                        line: Some(line),
-                        column: Some(1),
-                        message: format!(
-                            "pgshift:ignore names `{id}`, which is not a rule; `pgshift rules` \
-                             lists them"
-                        ),
-                    });
-                }
-                report.diagnostics.extend(lint_file(&file, options))
-            }
-            Err(e) => report.errors.push(InputError {
+            Err((line, column, message)) => report.errors.push(InputError {
                 path,
-                line: Some(e.line),
-                column: Some(e.column),
-                message: e.message,
+                line,
+                column,
+                message,
             }),
         }
     }
+    if options.catalog.is_some() {
+        // Largest locked table first; the sort is stable, so findings of
+        // equal size, and those that lock nothing known, keep file order.
+        report
+            .diagnostics
+            .sort_by_key(|d| std::cmp::Reverse(d.locked_bytes.map_or(-1, |b| b)));
+    }
     report
+}
+
+/// Reads and lints one file. An error carries its line, column and
+/// message.
+fn lint_path(
+    path: &Path,
+    options: &LintOptions,
+) -> Result<LintedFile, (Option<usize>, Option<usize>, String)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| (None, None, format!("cannot read file: {e}")))?;
+    lint_text(path, &text, options).map_err(|e| (Some(e.line), Some(e.column), e.message))
+}
+
+/// Stack size of the lint threads. Parse trees of deeply nested
+/// expressions are decoded and walked recursively, so a chain of thousands
+/// of `+` terms needs far more than a spawned thread's default 2 MiB. Only
+/// the pages used are backed by memory.
+const WORKER_STACK_SIZE: usize = 512 << 20;
+
+/// Spawns a scoped thread with [`WORKER_STACK_SIZE`].
+fn worker<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .stack_size(WORKER_STACK_SIZE)
+        .spawn_scoped(scope, work)
+        .expect("the system cannot start a lint thread")
+}
+
+/// Applies `work` to every item on up to one thread per core and returns
+/// the results in the order of `items`.
+pub(crate) fn map_in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                worker(scope, || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            break;
+                        };
+                        done.push((i, work(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a lint worker thread panicked"))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Parses the chunks of `sql` at `ranges` on one thread per core but one,
+/// and at least one, and hands each parse to `consume` on the calling
+/// thread, in order, while later chunks are parsed.
+///
+/// The calling thread keeps a core to itself because the parser threads
+/// need about twice its time: measured on 2 cores, a second parser thread
+/// made lint slower, not faster, when other processes kept the cores busy.
+///
+/// Each parser thread takes every n-th chunk and hands it over a channel
+/// of its own without a buffer, so each parser thread keeps at most one
+/// parsed chunk while the calling thread works on another. The first error
+/// from `consume` stops the parsers and is returned.
+fn parse_in_parallel<E>(
+    sql: &str,
+    ranges: &[std::ops::Range<usize>],
+    mut consume: impl FnMut(std::ops::Range<usize>, ParsedChunk) -> Result<(), E>,
+) -> Result<(), E> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .clamp(1, ranges.len().max(1));
+    std::thread::scope(|scope| {
+        let receivers: Vec<_> = (0..threads)
+            .map(|first| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+                worker(scope, move || {
+                    for range in ranges.iter().skip(first).step_by(threads) {
+                        let parsed = crate::sql::parse_chunk(sql, range.clone());
+                        if sender.send(parsed).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        for (i, range) in ranges.iter().enumerate() {
+            let parsed = receivers[i % threads]
+                .recv()
+                .expect("a parser thread ended before sending its chunk");
+            consume(range.clone(), parsed)?;
+        }
+        Ok(())
+    })
+}
+
+/// The result of [`crate::sql::parse_chunk`].
+type ParsedChunk = Result<Vec<pg_query::protobuf::RawStmt>, ()>;
+
+/// The findings on one file, and the errors in its directives.
+#[derive(Debug, Default)]
+pub struct LintedFile {
+    /// Findings sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Unknown directives and `-- pgshift:ignore` rule ids that name no rule.
+    pub errors: Vec<InputError>,
+}
+
+/// Parses, analyzes and lints the text of one file, read from `path`.
+///
+/// Statements are parsed in chunks, and the rules see each statement as
+/// its chunk is analyzed. Each chunk's parse trees are dropped once it is
+/// linted, so memory grows with the findings, not with the file.
+pub fn lint_text(
+    path: &Path,
+    text: &str,
+    options: &LintOptions,
+) -> Result<LintedFile, crate::sql::ParseError> {
+    let autocommit = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains(".autocommit."));
+    let analyze_options = options.analyze_options(autocommit);
+    let mut stream = crate::sql::StatementStream::new(text)?;
+    let keep_lines = has_ignore_directive(stream.directives());
+
+    let mut linter: Option<(Analyzer<'_>, FileLinter<'_>)> = None;
+    let mut lint_chunk = |chunk: Vec<Statement>, directives: &[Directive]| {
+        let Some(first) = chunk.first() else {
+            return;
+        };
+        let (analyzer, file_linter) = linter.get_or_insert_with(|| {
+            let (mode, marked) = file_mode(directives, Some(first.span.start), &analyze_options);
+            let info = FileInfo {
+                version: options.pg_version,
+                mode,
+                marked_no_transaction: marked,
+            };
+            let analyzer = Analyzer::new(mode, &analyze_options).with_directives(directives);
+            (
+                analyzer,
+                FileLinter::new(path, text, info, options, keep_lines),
+            )
+        });
+        for statement in &chunk {
+            let (analysis, context) = analyzer.analyze(statement);
+            file_linter.statement(statement, &analysis, &context);
+        }
+    };
+
+    let (meta_commands, directives) = if stream.has_several_chunks() {
+        let directives = stream.directives().to_vec();
+        // The parser threads need the text while this thread borrows the
+        // stream mutably, so only a blanked text is copied.
+        let blanked = stream.blanked().map(str::to_string);
+        let sql = blanked.as_deref().unwrap_or(text);
+        let ranges = stream.chunk_ranges();
+        parse_in_parallel(sql, &ranges, |range, parsed| {
+            let chunk = stream.build_chunk(range, parsed)?;
+            lint_chunk(chunk, &directives);
+            Ok(())
+        })?;
+        stream.into_parts()
+    } else {
+        while let Some(chunk) = stream.next_chunk() {
+            lint_chunk(chunk?, stream.directives());
+        }
+        stream.into_parts()
+    };
+
+    let file_linter = match linter {
+        Some((_, file_linter)) => file_linter,
+        None => {
+            let (mode, marked) = file_mode(&directives, None, &analyze_options);
+            let info = FileInfo {
+                version: options.pg_version,
+                mode,
+                marked_no_transaction: marked,
+            };
+            FileLinter::new(path, text, info, options, keep_lines)
+        }
+    };
+    let statement_lines = file_linter.statement_lines.clone();
+    let diagnostics = file_linter.finish(&meta_commands, &directives);
+
+    let mut errors = Vec::new();
+    for directive in &directives {
+        if !is_known_directive(&directive.text) {
+            errors.push(InputError {
+                path: path.to_path_buf(),
+                line: Some(directive.line),
+                column: Some(1),
+                message: format!(
+                    "unknown directive `-- pgshift:{}`; the known ones are \
+                     `no-transaction`, `backfill [batch-size=N]`, \
+                     `ignore RULE[,RULE] [reason]` and \
+                     `ignore-file RULE[,RULE] [reason]`",
+                    directive.text
+                ),
+            });
+        }
+        if let Err(message) = crate::analysis::parse_backfill_directive(&directive.text) {
+            errors.push(InputError {
+                path: path.to_path_buf(),
+                line: Some(directive.line),
+                column: Some(1),
+                message,
+            });
+        }
+    }
+    let ignores = parse_ignore_directives(&directives, &statement_lines, &meta_commands);
+    for (line, id) in unknown_ignored_rules(&ignores) {
+        errors.push(InputError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column: Some(1),
+            message: format!(
+                "pgshift:ignore names `{id}`, which is not a rule; `pgshift rules` \
+                 lists them"
+            ),
+        });
+    }
+    Ok(LintedFile {
+        diagnostics,
+        errors,
+    })
 }
 
 /// Runs every enabled rule on an analyzed file and marks the findings that
 /// a `-- pgshift:ignore` comment silences. Findings come out sorted by
 /// position.
 pub fn lint_file(file: &AnalyzedFile, options: &LintOptions) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let enabled: Vec<&rules::Rule> = rules::RULES
-        .iter()
-        .copied()
-        .filter(|r| !options.disabled.iter().any(|d| d == r.id))
-        .collect();
-    let severity = |rule: &rules::Rule| {
-        options
-            .severities
-            .get(rule.id)
-            .copied()
-            .unwrap_or(rule.severity)
+    let info = FileInfo {
+        version: file.version,
+        mode: file.mode,
+        marked_no_transaction: file.marked_no_transaction,
     };
+    let keep_lines = has_ignore_directive(&file.parsed.directives);
+    let mut linter = FileLinter::new(&file.path, &file.text, info, options, keep_lines);
+    for (statement, analysis, context) in file.statements() {
+        linter.statement(statement, analysis, context);
+    }
+    linter.finish(&file.parsed.meta_commands, &file.parsed.directives)
+}
 
-    let line_index = crate::sql::LineIndex::new(&file.text);
-    for rule in &enabled {
-        if let Checker::File(check) = rule.check {
-            for v in check(file) {
-                let span = v.span.clone().unwrap_or(0..0);
-                diagnostics.push(Diagnostic::for_span(
-                    file,
-                    &line_index,
-                    rule.id,
-                    severity(rule),
-                    v,
-                    span,
-                ));
+/// The order of findings that start at the same line and column: findings
+/// on the file first, by rule, then findings on statements, by statement
+/// and rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tiebreak {
+    File { rule: usize, sequence: usize },
+    Statement { statement: usize, rule: usize },
+}
+
+/// The rules of one lint run applied to one file, fed one statement at a
+/// time.
+struct FileLinter<'a> {
+    path: &'a Path,
+    text: &'a str,
+    info: FileInfo,
+    /// Enabled per-statement rules with their position in [`rules::RULES`]
+    /// and their severity.
+    statement_rules: Vec<(usize, &'static rules::Rule, Severity)>,
+    /// Passes of the enabled file rules, with the same.
+    passes: Vec<(usize, &'static rules::Rule, Severity, Box<dyn FilePass>)>,
+    found: Vec<(Tiebreak, Diagnostic)>,
+    catalog: Option<std::sync::Arc<LintCatalog>>,
+    /// `(line, end_line)` of every statement, kept only when an ignore
+    /// directive needs to find the statement below it.
+    statement_lines: Vec<(usize, usize)>,
+    keep_lines: bool,
+}
+
+impl<'a> FileLinter<'a> {
+    fn new(
+        path: &'a Path,
+        text: &'a str,
+        info: FileInfo,
+        options: &LintOptions,
+        keep_lines: bool,
+    ) -> FileLinter<'a> {
+        let mut statement_rules = Vec::new();
+        let mut passes = Vec::new();
+        for (position, rule) in rules::RULES.iter().copied().enumerate() {
+            if options.disabled.iter().any(|d| d == rule.id) {
+                continue;
             }
+            let severity = options
+                .severities
+                .get(rule.id)
+                .copied()
+                .unwrap_or(rule.severity);
+            match rule.check {
+                Checker::Statement(_) => statement_rules.push((position, rule, severity)),
+                Checker::File(start) => passes.push((position, rule, severity, start())),
+            }
+        }
+        FileLinter {
+            path,
+            text,
+            info,
+            statement_rules,
+            passes,
+            found: Vec::new(),
+            catalog: options.catalog.clone(),
+            statement_lines: Vec::new(),
+            keep_lines,
         }
     }
 
-    for (statement, analysis, context) in file.statements() {
+    fn statement(
+        &mut self,
+        statement: &Statement,
+        analysis: &Analysis,
+        context: &StatementContext,
+    ) {
+        if self.keep_lines {
+            self.statement_lines
+                .push((statement.line, statement.end_line));
+        }
         let check = Check {
-            file,
+            file: &self.info,
             statement,
             analysis,
             context,
+            catalog: self.catalog.as_deref(),
         };
-        for rule in &enabled {
+        let place = Place::of(statement);
+        for &(position, rule, severity) in &self.statement_rules {
             let Checker::Statement(run) = rule.check else {
                 continue;
             };
             if let Some(v) = run(&check) {
-                diagnostics.push(Diagnostic::for_statement(
-                    file,
-                    statement,
+                let locked_bytes = self.catalog.as_ref().and_then(|c| c.locked_bytes(&v.locks));
+                let mut diagnostic = Diagnostic::for_statement(
+                    self.path,
+                    self.text,
+                    &place,
                     rule.id,
-                    severity(rule),
+                    severity,
                     v.message,
                     v.help,
                     v.locks.iter().map(LockSummary::from).collect(),
                     v.span,
-                ));
+                );
+                diagnostic.locked_bytes = locked_bytes;
+                let tiebreak = Tiebreak::Statement {
+                    statement: statement.index,
+                    rule: position,
+                };
+                self.found.push((tiebreak, diagnostic));
+            }
+        }
+        let mut findings = Vec::new();
+        for (position, rule, severity, pass) in &mut self.passes {
+            pass.statement(&check, &mut findings);
+            for finding in findings.drain(..) {
+                let tiebreak = tiebreak_of(&finding, *position, self.found.len());
+                let locked_bytes = self
+                    .catalog
+                    .as_ref()
+                    .and_then(|c| c.locked_bytes(&finding.violation.locks));
+                let mut diagnostic =
+                    finding_diagnostic(self.path, self.text, None, rule.id, *severity, finding);
+                diagnostic.locked_bytes = locked_bytes;
+                self.found.push((tiebreak, diagnostic));
             }
         }
     }
-    apply_suppressions(file, &mut diagnostics);
-    diagnostics.sort_by_key(|d| (d.line, d.column));
-    diagnostics
+
+    /// Ends the file: finishes the passes, applies the ignore directives
+    /// and returns the findings sorted by position.
+    fn finish(
+        mut self,
+        meta_commands: &[MetaCommand],
+        directives: &[Directive],
+    ) -> Vec<Diagnostic> {
+        let end = FileEnd { meta_commands };
+        let mut findings = Vec::new();
+        let mut lines: Option<LineIndex> = None;
+        for (position, rule, severity, pass) in &mut self.passes {
+            pass.finish(&end, &mut findings);
+            for finding in findings.drain(..) {
+                let tiebreak = tiebreak_of(&finding, *position, self.found.len());
+                let locked_bytes = self
+                    .catalog
+                    .as_ref()
+                    .and_then(|c| c.locked_bytes(&finding.violation.locks));
+                let mut diagnostic = finding_diagnostic(
+                    self.path,
+                    self.text,
+                    Some(&mut lines),
+                    rule.id,
+                    *severity,
+                    finding,
+                );
+                diagnostic.locked_bytes = locked_bytes;
+                self.found.push((tiebreak, diagnostic));
+            }
+        }
+        self.found
+            .sort_by_key(|(tiebreak, d)| (d.line, d.column, *tiebreak));
+        let mut diagnostics: Vec<Diagnostic> = self.found.into_iter().map(|(_, d)| d).collect();
+        let ignores = parse_ignore_directives(directives, &self.statement_lines, meta_commands);
+        apply_suppressions(&ignores, &mut diagnostics);
+        diagnostics
+    }
+}
+
+fn tiebreak_of(finding: &Finding, rule: usize, sequence: usize) -> Tiebreak {
+    match &finding.statement {
+        Some(place) => Tiebreak::Statement {
+            statement: place.index,
+            rule,
+        },
+        None => Tiebreak::File { rule, sequence },
+    }
+}
+
+/// Builds the diagnostic of a pass's finding. A finding on the file needs
+/// the line index, which is built on first use.
+fn finding_diagnostic(
+    path: &Path,
+    text: &str,
+    lines: Option<&mut Option<LineIndex>>,
+    rule: &str,
+    severity: Severity,
+    finding: Finding,
+) -> Diagnostic {
+    let violation = finding.violation;
+    match finding.statement {
+        Some(place) => Diagnostic::for_statement(
+            path,
+            text,
+            &place,
+            rule,
+            severity,
+            violation.message,
+            violation.help,
+            violation.locks.iter().map(LockSummary::from).collect(),
+            violation.span,
+        ),
+        None => {
+            let span = violation.span.clone().unwrap_or(0..0);
+            let mut built = None;
+            let lines = match lines {
+                Some(slot) => slot.get_or_insert_with(|| LineIndex::new(text)),
+                None => built.insert(LineIndex::new(text)),
+            };
+            Diagnostic::for_span(path, text, lines, rule, severity, violation, span)
+        }
+    }
+}
+
+fn has_ignore_directive(directives: &[Directive]) -> bool {
+    directives.iter().any(|d| {
+        let kind = d.text.split_whitespace().next().unwrap_or("");
+        kind == IGNORE_DIRECTIVE
+    })
 }
 
 /// A parsed `-- pgshift:ignore` or `-- pgshift:ignore-file` comment.
@@ -253,9 +626,15 @@ struct IgnoreDirective {
     directive_line: usize,
 }
 
-fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
-    let mut directives = Vec::new();
-    for directive in &file.parsed.directives {
+/// Reads the ignore directives. `statement_lines` contains `(line,
+/// end_line)` of every statement when the file has an `ignore` directive.
+fn parse_ignore_directives(
+    directives: &[Directive],
+    statement_lines: &[(usize, usize)],
+    meta_commands: &[MetaCommand],
+) -> Vec<IgnoreDirective> {
+    let mut parsed = Vec::new();
+    for directive in directives {
         let mut words = directive.text.splitn(3, char::is_whitespace);
         let kind = words.next().unwrap_or("");
         let whole_file = match kind {
@@ -279,15 +658,9 @@ fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
         } else {
             // The next statement or meta-command that starts after the
             // comment's line.
-            let statement = file
-                .parsed
-                .statements
-                .iter()
-                .find(|s| s.line > directive.line)
-                .map(|s| (s.line, s.end_line));
-            let meta = file
-                .parsed
-                .meta_commands
+            let after = statement_lines.partition_point(|&(line, _)| line <= directive.line);
+            let statement = statement_lines.get(after).copied();
+            let meta = meta_commands
                 .iter()
                 .find(|m| m.line > directive.line)
                 .map(|m| (m.line, m.line));
@@ -298,18 +671,17 @@ fn parse_ignore_directives(file: &AnalyzedFile) -> Vec<IgnoreDirective> {
                 (None, None) => continue,
             }
         };
-        directives.push(IgnoreDirective {
+        parsed.push(IgnoreDirective {
             rules,
             reason,
             lines,
             directive_line: directive.line,
         });
     }
-    directives
+    parsed
 }
 
-fn apply_suppressions(file: &AnalyzedFile, diagnostics: &mut [Diagnostic]) {
-    let directives = parse_ignore_directives(file);
+fn apply_suppressions(directives: &[IgnoreDirective], diagnostics: &mut [Diagnostic]) {
     if directives.is_empty() {
         return;
     }
@@ -347,13 +719,10 @@ pub fn is_known_directive(text: &str) -> bool {
 
 /// Returns the `-- pgshift:ignore` rule ids that name no rule, as
 /// `(line, id)`, so typos surface instead of silencing nothing.
-pub fn unknown_ignored_rules(file: &AnalyzedFile) -> Vec<(usize, String)> {
-    parse_ignore_directives(file)
-        .into_iter()
-        .flat_map(|d| {
-            let line = d.directive_line;
-            d.rules.into_iter().map(move |r| (line, r))
-        })
+fn unknown_ignored_rules(directives: &[IgnoreDirective]) -> Vec<(usize, String)> {
+    directives
+        .iter()
+        .flat_map(|d| d.rules.iter().map(move |r| (d.directive_line, r.clone())))
         .filter(|(_, r)| r != "all" && rules::find(r).is_none())
         .collect()
 }
@@ -392,6 +761,134 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
         } else if name.ends_with(".sql") && !name.ends_with(".down.sql") {
             out.push(entry);
         }
+    }
+}
+
+/// Catalog facts of the database that `--database-url` names: column
+/// types, partitioned tables, indexes that back a constraint, and the size
+/// of every table.
+#[derive(Debug, Default)]
+pub struct LintCatalog {
+    pub columns: CatalogColumns,
+    pub facts: crate::rewrite::SchemaFacts,
+    /// `pg_total_relation_size` of every table and materialized view, in
+    /// bytes; for a partitioned table, the sum over its partitions.
+    pub sizes: HashMap<RelationName, i64>,
+}
+
+/// Table sizes, with partitioned tables as the sum of their partitions
+/// (`pg_partition_tree` exists from PostgreSQL 12).
+const TABLE_SIZES: &str = "
+SELECT n.nspname::text, c.relname::text,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::int8
+                    FROM pg_partition_tree(c.oid) t)
+            ELSE pg_total_relation_size(c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%'";
+
+/// The same without partition trees, for PostgreSQL 11, where a
+/// partitioned table counts as 0 bytes.
+const TABLE_SIZES_11: &str = "
+SELECT n.nspname::text, c.relname::text, pg_total_relation_size(c.oid)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%'";
+
+impl LintCatalog {
+    /// Reads the catalog of the database `client` is connected to, a
+    /// server of `version`.
+    pub async fn load(
+        client: &tokio_postgres::Client,
+        version: PgVersion,
+    ) -> anyhow::Result<LintCatalog> {
+        use anyhow::Context as _;
+
+        let columns = CatalogColumns::load(client)
+            .await
+            .context("cannot read column types from the catalog")?;
+        let facts = crate::db::catalog::schema_facts(client)
+            .await
+            .context("cannot read partitions and constraint indexes from the catalog")?;
+        let query = if version.major >= 12 {
+            TABLE_SIZES
+        } else {
+            TABLE_SIZES_11
+        };
+        let rows = client
+            .query(query, &[])
+            .await
+            .context("cannot read table sizes from the catalog")?;
+        let sizes = rows
+            .iter()
+            .map(|row| {
+                let name = RelationName {
+                    schema: Some(row.get(0)),
+                    name: row.get(1),
+                };
+                (name, row.get::<_, i64>(2))
+            })
+            .collect();
+        Ok(LintCatalog {
+            columns,
+            facts,
+            sizes,
+        })
+    }
+
+    /// Returns the size in bytes of `table`. A name without a schema
+    /// matches the table of that name when exactly one schema has one,
+    /// else the one in `public`.
+    pub fn table_bytes(&self, table: &RelationName) -> Option<i64> {
+        if table.schema.is_some() {
+            return self.sizes.get(table).copied();
+        }
+        let mut matches = self
+            .sizes
+            .iter()
+            .filter(|(name, _)| name.name == table.name);
+        let first = matches.next();
+        match (first, matches.next()) {
+            (Some((_, bytes)), None) => Some(*bytes),
+            _ => self
+                .sizes
+                .get(&RelationName {
+                    schema: Some("public".to_string()),
+                    name: table.name.clone(),
+                })
+                .copied(),
+        }
+    }
+
+    /// Returns the size of the largest table among `locks`, or `None` when
+    /// the catalog lists none of them.
+    pub fn locked_bytes(&self, locks: &[crate::locks::LockEffect]) -> Option<i64> {
+        locks
+            .iter()
+            .filter_map(|lock| self.table_bytes(&lock.relation))
+            .max()
+    }
+
+    /// Returns true when the catalog lists `index` as backing a PRIMARY
+    /// KEY, UNIQUE or EXCLUDE constraint.
+    pub fn backs_constraint(&self, index: &RelationName) -> bool {
+        self.facts.backs_constraint(index) == crate::rewrite::Known::Yes
+    }
+}
+
+impl ColumnTypes for LintCatalog {
+    fn column_type(&self, table: &RelationName, column: &str) -> Option<String> {
+        self.columns.column_type(table, column)
+    }
+
+    fn is_partitioned(&self, table: &RelationName) -> Option<bool> {
+        if self.facts.is_partitioned(table) == crate::rewrite::Known::Yes {
+            return Some(true);
+        }
+        self.table_bytes(table).map(|_| false)
     }
 }
 
@@ -454,5 +951,98 @@ impl ColumnTypes for CatalogColumns {
         self.types
             .get(&(schema, table.name.clone(), column.to_string()))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a file of several parse chunks whose findings depend on
+    /// statements in other chunks. A timeout set in the first chunk is in
+    /// effect for a concurrent build in the third, and a constraint added
+    /// in the first has its index dropped in the last. An ignore directive
+    /// and an open transaction end the file.
+    fn several_chunks() -> String {
+        let mut sql = String::from("SET lock_timeout = '2s';\n");
+        sql.push_str("ALTER TABLE accounts ADD CONSTRAINT accounts_key UNIQUE (handle);\n");
+        for i in 0..1200 {
+            match i % 4 {
+                0 => sql.push_str(&format!("ALTER TABLE orders ADD COLUMN c{i} int;\n")),
+                1 => sql.push_str(&format!("CREATE TABLE t{i} (id int);\n")),
+                2 => sql.push_str(&format!("CREATE INDEX i{i} ON t{} (id);\n", i - 1)),
+                _ => sql.push_str(&format!("UPDATE orders SET c{} = 1;\n", i - 3)),
+            }
+        }
+        sql.push_str("CREATE INDEX CONCURRENTLY orders_c0_idx ON orders (c0);\n");
+        sql.push_str("-- pgshift:ignore drop-index-backing-constraint known\n");
+        sql.push_str("DROP INDEX accounts_key;\n");
+        sql.push_str("\\echo done\n");
+        sql.push_str("BEGIN;\nALTER TABLE orders DROP COLUMN c4;\n");
+        sql
+    }
+
+    fn as_json(diagnostics: &[Diagnostic]) -> String {
+        serde_json::to_string_pretty(diagnostics).unwrap()
+    }
+
+    #[test]
+    fn streaming_matches_whole_file_analysis() {
+        // With a meta-command the parser gets a blanked copy of the text;
+        // without one it parses the file's text itself.
+        let with_meta = several_chunks();
+        let without_meta = with_meta.replace("\\echo done\n", "");
+        assert_ne!(with_meta, without_meta);
+        for sql in [with_meta, without_meta] {
+            let path = Path::new("chunks.sql");
+            let options = LintOptions::default();
+            let streamed = lint_text(path, &sql, &options).unwrap();
+            let whole =
+                AnalyzedFile::with_options(path, sql.clone(), &options.analyze_options(false))
+                    .unwrap();
+            let expected = lint_file(&whole, &options);
+            assert_eq!(as_json(&streamed.diagnostics), as_json(&expected));
+            assert!(streamed.errors.is_empty());
+        }
+    }
+
+    #[test]
+    fn streaming_keeps_findings_across_chunks() {
+        let sql = several_chunks();
+        let linted = lint_text(Path::new("chunks.sql"), &sql, &LintOptions::default()).unwrap();
+        let rules_on = |line: usize| -> Vec<&str> {
+            linted
+                .diagnostics
+                .iter()
+                .filter(|d| d.line == line)
+                .map(|d| d.rule.as_str())
+                .collect()
+        };
+        assert!(rules_on(1).contains(&"lock-timeout-before-concurrent-build"));
+        let drop_line = sql
+            .lines()
+            .position(|l| l.starts_with("DROP INDEX"))
+            .unwrap()
+            + 1;
+        let backing = linted
+            .diagnostics
+            .iter()
+            .find(|d| d.line == drop_line && d.rule == "drop-index-backing-constraint")
+            .expect("the DROP INDEX of the constraint's index is flagged");
+        assert!(backing.suppressed.is_some());
+        let begin_line = sql.lines().position(|l| l == "BEGIN;").unwrap() + 1;
+        assert!(rules_on(begin_line).contains(&"begin-without-commit"));
+    }
+
+    #[test]
+    fn syntax_error_in_later_chunk_names_its_line() {
+        let mut sql = String::new();
+        for i in 0..1500 {
+            sql.push_str(&format!("ALTER TABLE orders ADD COLUMN c{i} int;\n"));
+        }
+        sql.push_str("ALTER TABLE orders ADD COLUMN;\n");
+        sql.push_str("ALTER TABLE orders ADD COLUMN last int;\n");
+        let error = lint_text(Path::new("bad.sql"), &sql, &LintOptions::default()).unwrap_err();
+        assert_eq!(error.line, 1501);
     }
 }

@@ -366,3 +366,103 @@ fn deeply_nested_expressions_parse() {
         );
     }
 }
+
+/// With `--database-url`, lint reads partitioning, constraint-backed
+/// indexes and table sizes from the catalog. ON ONLY of a plain table is
+/// then a build, and dropping an index that backs a constraint fails.
+/// Findings are ranked by the size of the largest table they lock.
+#[tokio::test]
+async fn database_url_ranks_by_locked_size() {
+    let db = common::TestDb::new("lint_rank").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE small (id int);
+             INSERT INTO small VALUES (1);
+             CREATE TABLE large (id int, note text);
+             INSERT INTO large SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
+             CREATE TABLE accounts (id int, handle text);
+             ALTER TABLE accounts ADD CONSTRAINT accounts_handle_key UNIQUE (handle);
+             CREATE TABLE events (id int, k int) PARTITION BY RANGE (k);
+             CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (100000);
+             INSERT INTO events SELECT g, g FROM generate_series(1, 5000) g;",
+        )
+        .await
+        .unwrap();
+    let size = |table: &'static str| {
+        let client = &client;
+        async move {
+            // A partitioned table has no storage of its own: its size is
+            // the sum over its partitions.
+            let query = format!(
+                "SELECT CASE WHEN relkind = 'p' THEN \
+                   (SELECT sum(pg_total_relation_size(relid))::int8 \
+                      FROM pg_partition_tree('{table}')) \
+                 ELSE pg_total_relation_size(oid) END \
+                 FROM pg_class WHERE oid = '{table}'::regclass"
+            );
+            client
+                .query_one(&query, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let (small, large, events) = (
+        size("small").await,
+        size("large").await,
+        size("events").await,
+    );
+    assert!(large > events, "large {large}, events {events}");
+    assert!(events > small, "events {events}, small {small}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "SET lock_timeout = '2s';\n\
+         CREATE INDEX small_id_idx ON small (id);\n\
+         CREATE INDEX events_k_idx ON ONLY events (k);\n\
+         CREATE INDEX small_only_idx ON ONLY small (id);\n\
+         CREATE INDEX events_id_idx ON events (id);\n\
+         CREATE INDEX large_id_idx ON large (id);\n\
+         DROP INDEX CONCURRENTLY accounts_handle_key;\n",
+    );
+    let offline = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    let online = json(&lint_in(
+        dir.path(),
+        &["--format", "json", "--database-url", &db.url, "m.sql"],
+    ));
+    let findings = |report: &serde_json::Value, rule: &str| -> Vec<(u64, Option<i64>)> {
+        report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["rule"] == rule)
+            .map(|d| (d["line"].as_u64().unwrap(), d["locked_bytes"].as_i64()))
+            .collect()
+    };
+
+    // Offline, ON ONLY counts as a partitioned parent (no build), no size
+    // is known, and the constraint's index is not known.
+    let builds = "index-build-without-concurrently";
+    let offline_lines: Vec<u64> = findings(&offline, builds).iter().map(|f| f.0).collect();
+    assert_eq!(offline_lines, vec![2, 5, 6]);
+    assert!(findings(&offline, builds).iter().all(|f| f.1.is_none()));
+    assert!(findings(&offline, "drop-index-backing-constraint").is_empty());
+
+    // Online, ON ONLY of the plain table is a build, and the builds come
+    // largest table first, with the size the server reports.
+    assert_eq!(
+        findings(&online, builds),
+        vec![
+            (6, Some(large)),
+            (5, Some(events)),
+            (2, Some(small)),
+            (4, Some(small)),
+        ]
+    );
+    let drops = findings(&online, "drop-index-backing-constraint");
+    assert_eq!(drops.len(), 1);
+    assert_eq!(drops[0].0, 7);
+}

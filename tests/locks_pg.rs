@@ -235,14 +235,19 @@ fn parse_one(sql: &str) -> pg_query::NodeEnum {
         .unwrap()
 }
 
-/// Column types read from the server with `format_type`.
-struct ServerColumns(HashMap<(String, String), String>);
+/// Column types read from the server with `format_type`, and the names of
+/// the tables and partitioned tables.
+struct ServerColumns(HashMap<(String, String), String>, HashMap<String, bool>);
 
 impl ColumnTypes for ServerColumns {
     fn column_type(&self, table: &RelationName, column: &str) -> Option<String> {
         self.0
             .get(&(table.name.clone(), column.to_string()))
             .cloned()
+    }
+
+    fn is_partitioned(&self, table: &RelationName) -> Option<bool> {
+        self.1.get(&table.name).copied()
     }
 }
 
@@ -257,10 +262,19 @@ async fn server_columns(client: &Client) -> ServerColumns {
         )
         .await
         .unwrap();
+    let tables = client
+        .query(
+            "SELECT relname::text, relkind = 'p' FROM pg_class \
+             WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')",
+            &[],
+        )
+        .await
+        .unwrap();
     ServerColumns(
         rows.iter()
             .map(|r| ((r.get(0), r.get(1)), r.get(2)))
             .collect(),
+        tables.iter().map(|r| (r.get(0), r.get(1))).collect(),
     )
 }
 
@@ -308,6 +322,8 @@ async fn indexes_and_drops() {
         "locks_indexes",
         &[
             case("CREATE INDEX orders_qty_idx ON orders (qty)"),
+            case("CREATE INDEX events_k_idx ON ONLY events (k)"),
+            case("CREATE INDEX scratch_id_idx ON ONLY scratch (id)"),
             case("CREATE UNIQUE INDEX accounts_v_key ON accounts (v)"),
             with_extra("DROP INDEX orders_note_idx", &[("orders", AccessExclusive)]),
             case("DROP TABLE scratch"),
@@ -444,6 +460,69 @@ async fn creates_and_dml() {
         ],
     )
     .await;
+}
+
+/// `CREATE INDEX ... ON ONLY` builds nothing on a partitioned table (the
+/// parent's index is INVALID, without storage, and no partition gets an
+/// index) and builds the index as usual on a plain table. With the
+/// server's catalog, the analysis separates the two cases.
+#[tokio::test]
+async fn on_only_index_builds_only_on_plain_table() {
+    let db = common::TestDb::new("locks_on_only").await;
+    db.exec(SCHEMA).await;
+    let session = db.client().await;
+    let catalog = server_columns(&session).await;
+    let context = Context {
+        version: PG15,
+        column_types: Some(&catalog),
+    };
+    let parent = "CREATE INDEX events_k_idx ON ONLY events (k)";
+    let plain = "CREATE INDEX scratch_id_idx ON ONLY scratch (id)";
+    assert_eq!(
+        analyze_in(&parse_one(parent), &context).effects[0].hold,
+        Hold::Brief
+    );
+    assert_eq!(
+        analyze_in(&parse_one(plain), &context).effects[0].hold,
+        Hold::Scan
+    );
+    // Without a catalog, ON ONLY is taken as the partitioned case.
+    assert_eq!(
+        analyze(&parse_one(plain), PG15).effects[0].hold,
+        Hold::Brief
+    );
+
+    session.batch_execute(parent).await.unwrap();
+    session.batch_execute(plain).await.unwrap();
+    let index = |name: &'static str| {
+        let session = &session;
+        async move {
+            let row = session
+                .query_one(
+                    "SELECT i.indisvalid, c.relfilenode FROM pg_index i \
+                     JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap();
+            (row.get::<_, bool>(0), row.get::<_, u32>(1))
+        }
+    };
+    let (parent_valid, parent_storage) = index("events_k_idx").await;
+    assert!(!parent_valid, "the parent's ON ONLY index is INVALID");
+    assert_eq!(parent_storage, 0, "the parent's index has no storage");
+    let partition_indexes: i64 = session
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indrelid = 'events_1'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(partition_indexes, 0, "ON ONLY built no partition index");
+    let (plain_valid, plain_storage) = index("scratch_id_idx").await;
+    assert!(plain_valid, "ON ONLY of a plain table builds a valid index");
+    assert_ne!(plain_storage, 0, "the plain table's index has storage");
 }
 
 #[tokio::test]

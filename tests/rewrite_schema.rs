@@ -200,19 +200,7 @@ fn fix_and_check_with(
     .into_iter()
     .map(|d| d.rule)
     .collect();
-    // TODO: drop the ON ONLY exception once index-build-without-concurrently
-    // and the lock analysis treat `CREATE INDEX ... ON ONLY parent` of a
-    // partitioned table as the catalog-only change it is (it builds
-    // nothing); both live outside the rewrite module.
-    let findings: Vec<_> = lint_file(&applied, &LintOptions::default())
-        .into_iter()
-        .filter(|d| {
-            let stmt = applied.parsed.statements.iter().find(|s| s.line == d.line);
-            !stmt.is_some_and(|s| {
-                d.rule == "index-build-without-concurrently" && s.text.contains(" ON ONLY ")
-            })
-        })
-        .collect();
+    let findings = lint_file(&applied, &LintOptions::default());
     for finding in &findings {
         assert!(
             !FIXED_RULES.contains(&finding.rule.as_str()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _, Result};
 use pgshift::config::{self, Config};
 use pgshift::diagnostics::{self, Format};
-use pgshift::lint::{lint_paths, CatalogColumns, LintOptions};
+use pgshift::lint::{lint_paths, LintCatalog, LintOptions};
 use pgshift::locks::PgVersion;
 use pgshift::rules;
 
@@ -41,10 +41,9 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
             .context("cannot connect for --database-url")?;
         let server = pgshift::db::server_version(&client).await?;
         version = Some(server);
-        let columns = CatalogColumns::load(&client)
-            .await
-            .context("cannot read column types from the catalog")?;
-        options.column_types = Some(Arc::new(columns));
+        let catalog = Arc::new(LintCatalog::load(&client, server).await?);
+        options.column_types = Some(catalog.clone());
+        options.catalog = Some(catalog);
     }
     if let Some(text) = &args.pg_version {
         version = Some(parse_version(text)?);

@@ -42,7 +42,6 @@ pub fn render_sarif(report: &LintReport, out: &mut dyn Write) -> io::Result<()> 
             })
         })
         .collect();
-    let results: Vec<Value> = report.diagnostics.iter().map(sarif_result).collect();
     let notifications: Vec<Value> = report
         .errors
         .iter()
@@ -63,26 +62,59 @@ pub fn render_sarif(report: &LintReport, out: &mut dyn Write) -> io::Result<()> 
             })
         })
         .collect();
-    let log = json!({
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
+    // The log is written with the results streamed one at a time, so the
+    // JSON tree of every result never exists at once. The fields are in
+    // the sorted order that a `serde_json::Value` object writes.
+    let log = SarifLog {
+        schema: SARIF_SCHEMA,
+        runs: [SarifRun {
+            invocations: json!([{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }]),
+            results: SarifResults(&report.diagnostics),
+            tool: json!({
                 "driver": {
                     "name": "pgshift",
                     "version": env!("CARGO_PKG_VERSION"),
                     "rules": driver_rules,
                 }
-            },
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }]
-    });
+            }),
+        }],
+        version: "2.1.0",
+    };
     serde_json::to_writer(&mut *out, &log)?;
     writeln!(out)
+}
+
+#[derive(serde::Serialize)]
+struct SarifLog<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: [SarifRun<'a>; 1],
+    version: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct SarifRun<'a> {
+    invocations: Value,
+    results: SarifResults<'a>,
+    tool: Value,
+}
+
+/// The results of a SARIF run, each converted to JSON as it is written.
+struct SarifResults<'a>(&'a [Diagnostic]);
+
+impl serde::Serialize for SarifResults<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for diagnostic in self.0 {
+            seq.serialize_element(&sarif_result(diagnostic))?;
+        }
+        seq.end()
+    }
 }
 
 fn sarif_result(d: &Diagnostic) -> Value {

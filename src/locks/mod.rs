@@ -284,6 +284,12 @@ pub trait ColumnTypes {
     /// Returns the column's type as `format_type()` prints it, e.g.
     /// `character varying(20)` or `numeric(10,2)`, or `None` when unknown.
     fn column_type(&self, table: &RelationName, column: &str) -> Option<String>;
+
+    /// Returns whether `table` is a partitioned table, or `None` when
+    /// unknown.
+    fn is_partitioned(&self, _table: &RelationName) -> Option<bool> {
+        None
+    }
 }
 
 /// What the analysis may know beyond the statement itself.

@@ -23,7 +23,7 @@ pub(crate) fn analyze(node: &NodeEnum, context: &Context<'_>) -> Analysis {
     let mut b = Builder::new("other");
     let version = context.version;
     match node {
-        NodeEnum::IndexStmt(stmt) => create_index(stmt, &mut b),
+        NodeEnum::IndexStmt(stmt) => create_index(stmt, context, &mut b),
         NodeEnum::DropStmt(stmt) => drop(stmt, &mut b),
         NodeEnum::AlterTableStmt(stmt) => alter_table::analyze(stmt, context, &mut b),
         NodeEnum::RenameStmt(stmt) => rename(stmt, version, &mut b),
@@ -200,11 +200,35 @@ pub(crate) fn analyze(node: &NodeEnum, context: &Context<'_>) -> Analysis {
     b.finish()
 }
 
-fn create_index(stmt: &protobuf::IndexStmt, b: &mut Builder) {
+fn create_index(stmt: &protobuf::IndexStmt, context: &Context<'_>, b: &mut Builder) {
     b.kind("create-index");
-    let Some(table) = stmt.relation.as_ref().map(RelationName::from_range_var) else {
+    let Some(range) = stmt.relation.as_ref() else {
         return;
     };
+    let table = RelationName::from_range_var(range);
+    // `CREATE INDEX ... ON ONLY parent` of a partitioned table creates the
+    // parent's index INVALID and builds nothing: partitions get their
+    // indexes built and attached separately. On a table that is not
+    // partitioned, ONLY changes nothing and the index is built.
+    let partitioned = context
+        .column_types
+        .and_then(|catalog| catalog.is_partitioned(&table));
+    if !range.inh && !stmt.concurrent && partitioned != Some(false) {
+        if !stmt.idxname.is_empty() {
+            b.creates(RelationName {
+                schema: table.schema.clone(),
+                name: stmt.idxname.clone(),
+            });
+        }
+        if partitioned.is_none() {
+            b.note(
+                "ON ONLY is taken as the index of a partitioned table's parent, which \
+                 builds nothing; on a table that is not partitioned the index is built",
+            );
+        }
+        b.table(table, Share, Brief);
+        return;
+    }
     let mode = if stmt.concurrent {
         b.transaction(TransactionUse::NotInBlock);
         ShareUpdateExclusive
@@ -588,6 +612,9 @@ fn read_all_except_target(node: &NodeEnum, b: &mut Builder) {
 /// Tables referenced as `RangeVar` nodes anywhere in a tree, minus names
 /// that refer to a CTE of the same statement.
 fn tables_read<T: serde::Serialize>(tree: &T) -> Vec<RelationName> {
+    if !super::volatility::has_node_of_kind(tree, "RangeVar") {
+        return Vec::new();
+    }
     let Ok(value) = serde_json::to_value(tree) else {
         return Vec::new();
     };

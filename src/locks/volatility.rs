@@ -67,10 +67,37 @@ pub fn function_volatility(qualified: &[String]) -> Volatility {
 /// `CURRENT_TIMESTAMP` are not function calls in the raw parse tree.
 pub fn called_functions<T: serde::Serialize>(tree: &T) -> Vec<Vec<String>> {
     let mut found = Vec::new();
+    if !has_node_of_kind(tree, "FuncCall") {
+        return found;
+    }
     if let Ok(value) = serde_json::to_value(tree) {
         collect_calls(&value, &mut found);
     }
     found
+}
+
+/// Returns true when the serde serialization of `tree` may contain a node
+/// of `kind` (a `NodeEnum` variant name such as `FuncCall`).
+///
+/// Building a `serde_json::Value` of a tree allocates a map per node, so
+/// the walks first write the tree as JSON text into a reused buffer and
+/// look for the variant's key there. Variant names are the only keys in
+/// upper camel case, and a JSON string value cannot hold an unescaped `"`,
+/// so a missing `"kind":` rules the node out. A false positive only costs
+/// the full walk.
+pub(crate) fn has_node_of_kind<T: serde::Serialize>(tree: &T, kind: &str) -> bool {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        if serde_json::to_writer(&mut *buffer, tree).is_err() {
+            return true;
+        }
+        let key = format!("\"{kind}\":");
+        std::str::from_utf8(&buffer).map_or(true, |json| json.contains(&key))
+    })
 }
 
 fn collect_calls(value: &Value, found: &mut Vec<Vec<String>>) {

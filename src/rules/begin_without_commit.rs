@@ -1,7 +1,8 @@
 //! `begin-without-commit`: BEGIN without a matching COMMIT or ROLLBACK before the end of the file.
 
-use super::{Checker, Rule, Severity, Violation};
-use crate::analysis::AnalyzedFile;
+use std::ops::Range;
+
+use super::{Check, Checker, FileEnd, FilePass, Finding, Rule, Severity, Violation};
 use crate::locks::{TransactionControl, TransactionUse};
 
 pub static RULE: Rule = Rule {
@@ -9,7 +10,7 @@ pub static RULE: Rule = Rule {
     summary: "BEGIN without a matching COMMIT or ROLLBACK before the end of the file",
     docs: DOCS,
     severity: Severity::Error,
-    check: Checker::File(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -43,28 +44,45 @@ COMMIT;
 ```
 "#;
 
-fn check(file: &AnalyzedFile) -> Vec<Violation> {
-    let mut open: Option<&crate::sql::Statement> = None;
-    for (statement, analysis, _) in file.statements() {
-        match analysis.transaction {
-            TransactionUse::Control(TransactionControl::Begin) => open = Some(statement),
+fn pass() -> Box<dyn FilePass> {
+    Box::new(OpenBlock::default())
+}
+
+/// The span of the `BEGIN` whose transaction is open, if any.
+#[derive(Default)]
+struct OpenBlock {
+    begin: Option<Range<usize>>,
+}
+
+impl FilePass for OpenBlock {
+    fn statement(&mut self, check: &Check<'_>, _found: &mut Vec<Finding>) {
+        match check.analysis.transaction {
+            TransactionUse::Control(TransactionControl::Begin) => {
+                self.begin = Some(check.statement.span.clone())
+            }
             TransactionUse::Control(TransactionControl::Commit | TransactionControl::Rollback) => {
-                open = None
+                self.begin = None
             }
             _ => {}
         }
     }
-    let Some(begin) = open else {
-        return Vec::new();
-    };
-    vec![Violation {
-        message: "this transaction is still open at the end of the file; whether it commits \
-                  depends on the runner"
-            .to_string(),
-        help: "end the transaction with COMMIT".to_string(),
-        locks: Vec::new(),
-        span: Some(begin.span.clone()),
-    }]
+
+    fn finish(&mut self, _end: &FileEnd<'_>, found: &mut Vec<Finding>) {
+        let Some(begin) = self.begin.take() else {
+            return;
+        };
+        found.push(Finding {
+            statement: None,
+            violation: Violation {
+                message: "this transaction is still open at the end of the file; whether it \
+                          commits depends on the runner"
+                    .to_string(),
+                help: "end the transaction with COMMIT".to_string(),
+                locks: Vec::new(),
+                span: Some(begin),
+            },
+        });
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Checker, Rule, Severity, Violation};
-use crate::analysis::AnalyzedFile;
+use super::{Check, Checker, FilePass, Finding, Rule, Severity, Violation};
 use pg_query::protobuf::ConstrType;
 use pg_query::NodeEnum;
 
@@ -12,7 +11,7 @@ pub static RULE: Rule = Rule {
     summary: "DROP INDEX of an index that backs a UNIQUE or PRIMARY KEY constraint fails",
     docs: DOCS,
     severity: Severity::Error,
-    check: Checker::File(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -20,7 +19,8 @@ const DOCS: &str = r#"## What it flags
 `DROP INDEX` of an index that a constraint owns: one created by `ADD
 CONSTRAINT ... UNIQUE` or `PRIMARY KEY` (the index carries the constraint's
 name), or attached with `USING INDEX` (which renames it to the constraint's
-name), earlier in the file.
+name), earlier in the file, or one that the database's catalog lists as
+backing a constraint when lint runs with `--database-url`.
 
 ## Why it hurts
 
@@ -48,46 +48,80 @@ ALTER TABLE accounts DROP CONSTRAINT accounts_handle_key;
 ```
 "#;
 
-fn check(file: &AnalyzedFile) -> Vec<Violation> {
-    // Key constraints added so far in the file, by name (their index carries
-    // it), with the table and the line that added them. One pass over the
-    // file keeps the rule linear in the number of statements.
-    let mut constraints: HashMap<String, (String, usize)> = HashMap::new();
-    let mut violations = Vec::new();
+fn pass() -> Box<dyn FilePass> {
+    Box::new(KeyConstraints::default())
+}
 
-    for (statement, analysis, _) in file.statements() {
+/// The UNIQUE and PRIMARY KEY constraints added so far: constraint name to
+/// the table and the 1-based line that added it.
+#[derive(Default)]
+struct KeyConstraints {
+    constraints: HashMap<String, (String, usize)>,
+}
+
+impl FilePass for KeyConstraints {
+    fn statement(&mut self, check: &Check<'_>, found: &mut Vec<Finding>) {
+        let (statement, analysis) = (check.statement, check.analysis);
         if analysis.kind == "drop-index" && matches!(statement.node, NodeEnum::DropStmt(_)) {
-            let found = analysis.effects.iter().find_map(|effect| {
+            let constraints = &self.constraints;
+            let backing = analysis.effects.iter().find_map(|effect| {
                 constraints
                     .get(&effect.relation.name)
                     .map(|(table, line)| (&effect.relation, table, *line))
             });
-            if let Some((index, table, line)) = found {
+            let in_catalog = || {
+                let catalog = check.catalog?;
+                analysis
+                    .effects
+                    .iter()
+                    .map(|effect| &effect.relation)
+                    .find(|index| catalog.backs_constraint(index))
+            };
+            if backing.is_none() {
+                if let Some(index) = in_catalog() {
+                    found.push(Finding {
+                        statement: None,
+                        violation: Violation {
+                            message: format!(
+                                "index {} backs a constraint in the database's catalog; the \
+                                 server rejects the drop with SQLSTATE 2BP01",
+                                super::qualified(index),
+                            ),
+                            help: "drop the constraint that owns the index instead: ALTER \
+                                   TABLE ... DROP CONSTRAINT"
+                                .to_string(),
+                            locks: analysis.effects.clone(),
+                            span: Some(statement.span.clone()),
+                        },
+                    });
+                }
+            }
+            if let Some((index, table, line)) = backing {
                 let constraint = &index.name;
-                violations.push(Violation {
-                    message: format!(
-                        "index {} backs constraint {constraint} on {table} (line {line}); the \
-                         server rejects the drop with SQLSTATE 2BP01",
-                        super::qualified(index),
-                    ),
-                    help: format!(
-                        "drop the constraint instead: ALTER TABLE {table} DROP CONSTRAINT \
-                         {constraint}"
-                    ),
-                    locks: analysis.effects.clone(),
-                    span: Some(statement.span.clone()),
+                found.push(Finding {
+                    statement: None,
+                    violation: Violation {
+                        message: format!(
+                            "index {} backs constraint {constraint} on {table} (line {line}); \
+                             the server rejects the drop with SQLSTATE 2BP01",
+                            super::qualified(index),
+                        ),
+                        help: format!(
+                            "drop the constraint instead: ALTER TABLE {table} DROP CONSTRAINT \
+                             {constraint}"
+                        ),
+                        locks: analysis.effects.clone(),
+                        span: Some(statement.span.clone()),
+                    },
                 });
             }
         }
         for (table, constraint) in key_constraints(&statement.node) {
-            constraints.insert(constraint, (table, statement.line));
+            self.constraints.insert(constraint, (table, statement.line));
         }
     }
-    violations
 }
 
-/// `(table, constraint)` of the UNIQUE and PRIMARY KEY constraints a
-/// statement adds; their index carries the constraint's name.
 fn key_constraints(node: &NodeEnum) -> Vec<(String, String)> {
     let NodeEnum::AlterTableStmt(alter) = node else {
         return Vec::new();

@@ -5,7 +5,7 @@ use pg_query::NodeEnum;
 
 use super::{describe_blocked, describe_locks, Check, Checker, Rule, Severity, Violation};
 use crate::analysis::contains_relation;
-use crate::locks::RelationName;
+use crate::locks::{Hold, RelationName};
 
 pub static RULE: Rule = Rule {
     id: "index-build-without-concurrently",
@@ -19,6 +19,13 @@ const DOCS: &str = r#"## What it flags
 
 `CREATE INDEX` or `CREATE UNIQUE INDEX` without `CONCURRENTLY` on a table
 that the same migration did not create.
+
+`CREATE INDEX ... ON ONLY parent` of a partitioned table is not flagged:
+it creates the parent's index INVALID without building anything, and the
+partitions' indexes are built and attached on their own. It is flagged
+when the migration or the catalog (`--database-url`) shows that the table
+is not partitioned, because there ONLY changes nothing and the index is
+built. Without either, pgshift takes ON ONLY as the partitioned case.
 
 ## Why it hurts
 
@@ -63,6 +70,11 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     if contains_relation(&check.context.created_in_file, &table) {
         return None;
     }
+    // `ON ONLY` of a partitioned table builds nothing; the lock analysis
+    // decides whether the table is one.
+    if !range.inh && check.analysis.effects.iter().all(|e| e.hold == Hold::Brief) {
+        return None;
+    }
     let locks = check.analysis.effects.clone();
     Some(Violation {
         message: format!(
@@ -80,7 +92,8 @@ fn check(check: &Check<'_>) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::test_support::flagged_lines;
+    use crate::locks::Hold;
+    use crate::rules::test_support::{analyze_on, flagged_lines, pg};
 
     #[test]
     fn flags_plain_build_on_existing_table() {
@@ -111,5 +124,23 @@ mod tests {
             flagged_lines("index-build-without-concurrently", sql),
             vec![3]
         );
+    }
+
+    #[test]
+    fn accepts_on_only_of_partitioned_parent() {
+        let sql = "CREATE INDEX p_idx ON ONLY p (at);\n";
+        assert!(flagged_lines("index-build-without-concurrently", sql).is_empty());
+    }
+
+    #[test]
+    fn on_only_builds_on_table_known_unpartitioned() {
+        // The rule skips tables the file created, so this checks the hold
+        // that the rule reads.
+        let sql = "CREATE TABLE r (id int);\nCREATE INDEX r_idx ON ONLY r (id);\n\
+                   CREATE TABLE p (at date) PARTITION BY RANGE (at);\n\
+                   CREATE INDEX p_idx ON ONLY p (at);\n";
+        let file = analyze_on(sql, pg(15, 0), true);
+        assert_eq!(file.analyses[1].effects[0].hold, Hold::Scan);
+        assert_eq!(file.analyses[3].effects[0].hold, Hold::Brief);
     }
 }

@@ -1,13 +1,13 @@
 //! `lock-timeout-before-concurrent-build`: a short lock_timeout also bounds the snapshot waits of a following concurrent build.
 
-use super::{timeout_before_concurrent, Check, Checker, Rule, Severity, Violation};
+use super::{Checker, FilePass, Rule, Severity, TimeoutBeforeConcurrent, Violation};
 
 pub static RULE: Rule = Rule {
     id: "lock-timeout-before-concurrent-build",
     summary: "A short lock_timeout also bounds the snapshot waits of a following concurrent build",
     docs: DOCS,
     severity: Severity::Info,
-    check: Checker::Statement(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -43,17 +43,23 @@ CREATE INDEX CONCURRENTLY events_account_id_idx ON events (account_id);
 ```
 "#;
 
-fn check(check: &Check<'_>) -> Option<Violation> {
-    let line =
-        timeout_before_concurrent(check, "lock_timeout", |context| context.lock_timeout_set)?;
-    Some(Violation::new(
+fn pass() -> Box<dyn FilePass> {
+    Box::new(TimeoutBeforeConcurrent::new(
+        "lock_timeout",
+        |context| context.lock_timeout_set,
+        violation,
+    ))
+}
+
+fn violation(line: usize) -> Violation {
+    Violation::new(
         format!(
             "this lock_timeout is still in effect for the concurrent statement on line {line}, \
              which can exceed it while waiting for older transactions or building"
         ),
         "reset lock_timeout (or raise it) before the concurrent build; pgshift apply uses its separate concurrent_lock_timeout for such steps",
         Vec::new(),
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 
 use std::ops::Range;
 
-use crate::analysis::{AnalyzedFile, StatementContext};
-use crate::locks::{Analysis, LockEffect, RelationName};
-use crate::sql::Statement;
+use crate::analysis::{FileMode, StatementContext};
+use crate::locks::{Analysis, LockEffect, PgVersion, RelationName};
+use crate::sql::{MetaCommand, Statement};
 
 pub mod docs;
 pub mod versions;
@@ -96,10 +96,75 @@ impl Severity {
 pub enum Checker {
     /// One statement at a time, with its analysis and context.
     Statement(fn(&Check<'_>) -> Option<Violation>),
-    /// The whole file, for findings that are not about one statement
-    /// (psql meta-commands, an unclosed `BEGIN`). Every violation carries a
-    /// span.
-    File(fn(&AnalyzedFile) -> Vec<Violation>),
+    /// A pass over the whole file, for findings that depend on statements
+    /// after the flagged one or that are not about one statement (psql
+    /// meta-commands, an unclosed `BEGIN`). The function starts a pass for
+    /// one file.
+    File(fn() -> Box<dyn FilePass>),
+}
+
+/// A rule's pass over one file. The linter calls [`FilePass::statement`]
+/// for every statement in file order, then [`FilePass::finish`] once.
+/// Parse trees are dropped as the pass moves on, so a pass keeps only the
+/// facts it needs.
+pub trait FilePass {
+    /// Looks at the next statement and adds any findings it settles.
+    fn statement(&mut self, _check: &Check<'_>, _found: &mut Vec<Finding>) {}
+
+    /// Adds the findings that the end of the file settles.
+    fn finish(&mut self, _end: &FileEnd<'_>, _found: &mut Vec<Finding>) {}
+}
+
+/// The facts a pass reads at the end of a file.
+pub struct FileEnd<'a> {
+    pub meta_commands: &'a [MetaCommand],
+}
+
+/// A finding of a [`FilePass`].
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The statement the finding is on: it is ordered with that statement's
+    /// findings and underlines the statement unless the violation has its
+    /// own span. `None` for a finding on the file, whose violation carries
+    /// a span and which is ordered before statement findings on the same
+    /// line and column.
+    pub statement: Option<Place>,
+    pub violation: Violation,
+}
+
+/// The position of a statement, kept after its parse tree is dropped.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Position of the statement in its file, counting from 0.
+    pub index: usize,
+    pub span: Range<usize>,
+    /// 1-based line of the statement's first token.
+    pub line: usize,
+    /// 1-based column of the statement's first token.
+    pub column: usize,
+}
+
+impl Place {
+    pub fn of(statement: &Statement) -> Place {
+        Place {
+            index: statement.index,
+            span: statement.span.clone(),
+            line: statement.line,
+            column: statement.column,
+        }
+    }
+}
+
+/// Facts about a whole file that rules read, known before its first
+/// statement is analyzed.
+#[derive(Debug, Clone, Copy)]
+pub struct FileInfo {
+    /// The server version verdicts assume.
+    pub version: PgVersion,
+    pub mode: FileMode,
+    /// The file itself requests to run without a transaction: the
+    /// `-- pgshift:no-transaction` directive or the `.autocommit` name.
+    pub marked_no_transaction: bool,
 }
 
 /// A lint rule.
@@ -117,10 +182,12 @@ pub struct Rule {
 
 /// The input of a rule for one statement.
 pub struct Check<'a> {
-    pub file: &'a AnalyzedFile,
+    pub file: &'a FileInfo,
     pub statement: &'a Statement,
     pub analysis: &'a Analysis,
     pub context: &'a StatementContext,
+    /// The database's catalog, with `--database-url`.
+    pub catalog: Option<&'a crate::lint::LintCatalog>,
 }
 
 impl Check<'_> {
@@ -267,6 +334,76 @@ pub fn qualified(name: &crate::locks::RelationName) -> String {
     }
 }
 
+/// The pass behind the two rules that report a `SET` of a timeout still in
+/// effect for a later concurrent statement (`CREATE INDEX CONCURRENTLY`
+/// and the other statements that cannot run in a transaction block).
+///
+/// A `SET` of `setting` starts a search. The search ends without a finding
+/// at the next `SET` or `RESET` of the same setting, or at the first
+/// statement for which `in_effect` reads the setting as off. It ends with a
+/// finding on the `SET` at a concurrent statement. Each statement is looked
+/// at once.
+pub(crate) struct TimeoutBeforeConcurrent {
+    setting: &'static str,
+    in_effect: fn(&StatementContext) -> bool,
+    /// Builds the violation from the line of the concurrent statement.
+    violation: fn(usize) -> Violation,
+    /// The `SET` whose search is running.
+    pending: Option<Place>,
+}
+
+impl TimeoutBeforeConcurrent {
+    pub(crate) fn new(
+        setting: &'static str,
+        in_effect: fn(&StatementContext) -> bool,
+        violation: fn(usize) -> Violation,
+    ) -> TimeoutBeforeConcurrent {
+        TimeoutBeforeConcurrent {
+            setting,
+            in_effect,
+            violation,
+            pending: None,
+        }
+    }
+}
+
+impl FilePass for TimeoutBeforeConcurrent {
+    fn statement(&mut self, check: &Check<'_>, found: &mut Vec<Finding>) {
+        let sets = matches!(
+            &check.statement.node,
+            pg_query::NodeEnum::VariableSetStmt(s) if s.name == self.setting
+        );
+        if let Some(set) = self.pending.take() {
+            // A later SET of the same setting is reported on its own line.
+            let concurrent = check.analysis.transaction == crate::locks::TransactionUse::NotInBlock
+                && check
+                    .statement
+                    .text
+                    .to_ascii_uppercase()
+                    .contains("CONCURRENTLY");
+            if !sets && (self.in_effect)(check.context) {
+                if concurrent {
+                    found.push(Finding {
+                        statement: Some(set),
+                        violation: (self.violation)(check.statement.line),
+                    });
+                } else {
+                    self.pending = Some(set);
+                }
+            }
+        }
+        // SET LOCAL ends with its transaction, and a concurrent statement
+        // runs outside any transaction block, so the two never overlap.
+        let local = matches!(
+            &check.statement.node,
+            pg_query::NodeEnum::VariableSetStmt(s) if s.is_local
+        );
+        if sets && !local {
+            self.pending = Some(Place::of(check.statement));
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     //! Helpers that lint a snippet and return the findings of one rule.
@@ -325,49 +462,4 @@ pub(crate) mod test_support {
         let file = analyze_on(sql, version, false);
         crate::lint::lint_file(&file, &crate::lint::LintOptions::default())
     }
-}
-
-/// Returns the line of the first concurrent statement that still runs under
-/// the timeout `setting` set by `check`'s statement, or `None` when the
-/// statement sets something else, sets it to 0, or a later `SET` of the same
-/// setting or a reset comes first. `in_effect` reads the setting's state
-/// from a statement's context.
-pub(crate) fn timeout_before_concurrent(
-    check: &Check<'_>,
-    setting: &str,
-    in_effect: fn(&StatementContext) -> bool,
-) -> Option<usize> {
-    let pg_query::NodeEnum::VariableSetStmt(set) = &check.statement.node else {
-        return None;
-    };
-    // SET LOCAL ends with its transaction, and a concurrent statement runs
-    // outside any transaction block, so the two never overlap.
-    if set.name != setting || set.is_local {
-        return None;
-    }
-    let file = check.file;
-    let position = check.statement.index;
-    if !in_effect(file.contexts.get(position + 1)?) {
-        return None;
-    }
-    // Indexing keeps each step O(1); skipping on the zipped iterator would
-    // walk every earlier statement again for each SET.
-    for later in position + 1..file.parsed.statements.len() {
-        let statement = &file.parsed.statements[later];
-        // A later SET of the same setting is reported on its own line, so
-        // the search stops there and each statement is visited once.
-        let sets_again = matches!(
-            &statement.node,
-            pg_query::NodeEnum::VariableSetStmt(s) if s.name == setting
-        );
-        if sets_again || !in_effect(&file.contexts[later]) {
-            return None;
-        }
-        if file.analyses[later].transaction == crate::locks::TransactionUse::NotInBlock
-            && statement.text.to_ascii_uppercase().contains("CONCURRENTLY")
-        {
-            return Some(statement.line);
-        }
-    }
-    None
 }

@@ -1,14 +1,14 @@
 //! `psql-include`: a psql \i or \ir include whose file is not linted.
 
-use super::{Checker, Rule, Severity, Violation};
-use crate::analysis::AnalyzedFile;
+use super::{Checker, FileEnd, FilePass, Finding, Rule, Severity, Violation};
+use crate::sql::MetaCommand;
 
 pub static RULE: Rule = Rule {
     id: "psql-include",
     summary: "A psql \\i or \\ir include whose file is not linted",
     docs: DOCS,
     severity: Severity::Warning,
-    check: Checker::File(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -42,9 +42,28 @@ fn is_include(command: &str) -> bool {
     matches!(command, "i" | "ir" | "include" | "include_relative")
 }
 
-fn check(file: &AnalyzedFile) -> Vec<Violation> {
-    file.parsed
-        .meta_commands
+fn pass() -> Box<dyn FilePass> {
+    Box::new(MetaCommands)
+}
+
+/// Reads the meta-commands at the end of the file.
+struct MetaCommands;
+
+impl FilePass for MetaCommands {
+    fn finish(&mut self, end: &FileEnd<'_>, found: &mut Vec<Finding>) {
+        found.extend(
+            check(end.meta_commands)
+                .into_iter()
+                .map(|violation| Finding {
+                    statement: None,
+                    violation,
+                }),
+        );
+    }
+}
+
+fn check(meta_commands: &[MetaCommand]) -> Vec<Violation> {
+    meta_commands
         .iter()
         .filter(|meta| is_include(&meta.command))
         .map(|meta| Violation {

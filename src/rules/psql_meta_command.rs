@@ -1,14 +1,14 @@
 //! `psql-meta-command`: a psql meta-command such as \connect or \set in a migration file.
 
-use super::{Checker, Rule, Severity, Violation};
-use crate::analysis::AnalyzedFile;
+use super::{Checker, FileEnd, FilePass, Finding, Rule, Severity, Violation};
+use crate::sql::MetaCommand;
 
 pub static RULE: Rule = Rule {
     id: "psql-meta-command",
     summary: "A psql meta-command such as \\connect or \\set in a migration file",
     docs: DOCS,
     severity: Severity::Error,
-    check: Checker::File(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -38,9 +38,28 @@ Remove the line, or do its work in SQL: `SET` instead of `\set`, a separate migr
 ```
 "#;
 
-fn check(file: &AnalyzedFile) -> Vec<Violation> {
-    file.parsed
-        .meta_commands
+fn pass() -> Box<dyn FilePass> {
+    Box::new(MetaCommands)
+}
+
+/// Reads the meta-commands at the end of the file.
+struct MetaCommands;
+
+impl FilePass for MetaCommands {
+    fn finish(&mut self, end: &FileEnd<'_>, found: &mut Vec<Finding>) {
+        found.extend(
+            check(end.meta_commands)
+                .into_iter()
+                .map(|violation| Finding {
+                    statement: None,
+                    violation,
+                }),
+        );
+    }
+}
+
+fn check(meta_commands: &[MetaCommand]) -> Vec<Violation> {
+    meta_commands
         .iter()
         .map(|meta| Violation {
             message: format!(

@@ -1,13 +1,13 @@
 //! `statement-timeout-before-concurrent-build`: statement_timeout applies to the whole of a following concurrent build.
 
-use super::{timeout_before_concurrent, Check, Checker, Rule, Severity, Violation};
+use super::{Checker, FilePass, Rule, Severity, TimeoutBeforeConcurrent, Violation};
 
 pub static RULE: Rule = Rule {
     id: "statement-timeout-before-concurrent-build",
     summary: "statement_timeout applies to the whole of a following concurrent build",
     docs: DOCS,
     severity: Severity::Info,
-    check: Checker::Statement(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -41,18 +41,23 @@ CREATE INDEX CONCURRENTLY events_account_id_idx ON events (account_id);
 ```
 "#;
 
-fn check(check: &Check<'_>) -> Option<Violation> {
-    let line = timeout_before_concurrent(check, "statement_timeout", |context| {
-        context.statement_timeout_set
-    })?;
-    Some(Violation::new(
+fn pass() -> Box<dyn FilePass> {
+    Box::new(TimeoutBeforeConcurrent::new(
+        "statement_timeout",
+        |context| context.statement_timeout_set,
+        violation,
+    ))
+}
+
+fn violation(line: usize) -> Violation {
+    Violation::new(
         format!(
             "this statement_timeout is still in effect for the concurrent statement on line {line}, \
              which can exceed it while waiting for older transactions or building"
         ),
         "set statement_timeout to 0 (or a budget fitting the table size) for the concurrent build",
         Vec::new(),
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `transactional-statement-in-no-transaction-file`: a statement that could run in a transaction shares a no-transaction file with a concurrent statement.
 
-use super::{Check, Checker, Rule, Severity, Violation};
+use super::{Check, Checker, FileEnd, FilePass, Finding, Place, Rule, Severity, Violation};
 use crate::locks::TransactionUse;
 
 pub static RULE: Rule = Rule {
@@ -8,7 +8,7 @@ pub static RULE: Rule = Rule {
     summary: "A statement that could run in a transaction shares a no-transaction file with a concurrent statement",
     docs: DOCS,
     severity: Severity::Warning,
-    check: Checker::Statement(check),
+    check: Checker::File(pass),
 };
 
 const DOCS: &str = r#"## What it flags
@@ -48,14 +48,43 @@ UPDATE schema_flags SET value = 'on' WHERE name = 'fulfilment';
 ```
 "#;
 
-fn check(check: &Check<'_>) -> Option<Violation> {
+fn pass() -> Box<dyn FilePass> {
+    Box::new(NoTransactionFile::default())
+}
+
+/// The statements to flag, which are reported only when the file turns out
+/// to have a statement that cannot run in a transaction block.
+#[derive(Default)]
+struct NoTransactionFile {
+    candidates: Vec<Finding>,
+    has_statement_outside_block: bool,
+}
+
+impl FilePass for NoTransactionFile {
+    fn statement(&mut self, check: &Check<'_>, _found: &mut Vec<Finding>) {
+        if check.analysis.transaction == TransactionUse::NotInBlock {
+            self.has_statement_outside_block = true;
+        }
+        if let Some(violation) = candidate(check) {
+            self.candidates.push(Finding {
+                statement: Some(Place::of(check.statement)),
+                violation,
+            });
+        }
+    }
+
+    fn finish(&mut self, _end: &FileEnd<'_>, found: &mut Vec<Finding>) {
+        if self.has_statement_outside_block {
+            found.append(&mut self.candidates);
+        }
+    }
+}
+
+fn candidate(check: &Check<'_>) -> Option<Violation> {
     if !check.file.marked_no_transaction || check.context.in_explicit_block {
         return None;
     }
     if check.analysis.transaction != TransactionUse::Any || is_session_only(check.analysis.kind) {
-        return None;
-    }
-    if !check.file.has_statement_outside_block {
         return None;
     }
     Some(Violation::new(

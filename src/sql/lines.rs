@@ -57,34 +57,36 @@ impl LineIndex {
 /// A file written on one long line stays linear in its length this way,
 /// where [`LineIndex::line_col`] would count from the line start each time.
 #[derive(Debug)]
-pub(crate) struct ColumnCursor<'a> {
-    index: &'a LineIndex,
-    text: &'a str,
+pub(crate) struct ColumnCursor {
     offset: usize,
     line: usize,
     column: usize,
 }
 
-impl<'a> ColumnCursor<'a> {
-    pub(crate) fn new(index: &'a LineIndex, text: &'a str) -> Self {
+impl ColumnCursor {
+    pub(crate) fn new() -> Self {
         ColumnCursor {
-            index,
-            text,
             offset: 0,
             line: 1,
             column: 1,
         }
     }
 
-    /// Returns the 1-based line and character column of byte `offset`. An
-    /// offset before the previous one is counted from its line start.
-    pub(crate) fn line_col(&mut self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let line = self.index.line(offset);
+    /// Returns the 1-based line and character column of byte `offset` in
+    /// `text`, which `index` was built from. An offset before the previous
+    /// one is counted from its line start.
+    pub(crate) fn line_col(
+        &mut self,
+        index: &LineIndex,
+        text: &str,
+        offset: usize,
+    ) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = index.line(offset);
         if line == self.line && offset >= self.offset {
-            self.column += count_chars(&self.text.as_bytes()[self.offset..offset]);
+            self.column += count_chars(&text.as_bytes()[self.offset..offset]);
         } else {
-            let (_, column) = self.index.line_col(self.text, offset);
+            let (_, column) = index.line_col(text, offset);
             self.column = column;
         }
         self.line = line;
@@ -152,11 +154,11 @@ mod tests {
     fn cursor_matches_index() {
         let text = "é; ü;\nab; c";
         let index = LineIndex::new(text);
-        let mut cursor = ColumnCursor::new(&index, text);
+        let mut cursor = ColumnCursor::new();
         let offsets = [0, 3, 4, 7, 9, 11, 2, 12];
         for offset in offsets {
             assert_eq!(
-                cursor.line_col(offset),
+                cursor.line_col(&index, text, offset),
                 index.line_col(text, offset),
                 "offset {offset}"
             );

@@ -105,27 +105,211 @@ pub struct ParseError {
 /// the text parsed again, statement by statement, to find where the error
 /// is.
 pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
-    let lines = LineIndex::new(text);
-    let scan = scan::scan(text, &lines)?;
-    let sql = scan.blanked.as_deref().unwrap_or(text);
-    let raw_statements = match parse_in_chunks(sql, &scan.separators) {
-        Ok(raw) => raw,
-        Err(error) => return Err(locate::locate_error(text, sql, &lines, &scan, error)),
-    };
+    let mut stream = StatementStream::new(text)?;
+    let mut statements = Vec::new();
+    while let Some(chunk) = stream.next_chunk() {
+        statements.extend(chunk?);
+    }
+    let (meta_commands, directives) = stream.into_parts();
+    Ok(ParsedFile {
+        statements,
+        meta_commands,
+        directives,
+    })
+}
 
-    let mut cursor = ColumnCursor::new(&lines, text);
-    let mut copies = scan.copies.into_iter().peekable();
-    let mut statements = Vec::with_capacity(raw_statements.len());
-    for (index, raw) in raw_statements.into_iter().enumerate() {
+/// A file after the pre-scan, parsed one chunk of statements at a time, so
+/// a caller can finish its work on a chunk and drop its parse trees before
+/// the next chunk is parsed.
+pub struct StatementStream<'a> {
+    text: &'a str,
+    lines: LineIndex,
+    scan: scan::Scan,
+    /// Offset in the text where the next chunk starts.
+    start: usize,
+    /// Number of separators that earlier chunks used up.
+    separators_used: usize,
+    /// Number of statements returned so far.
+    returned: usize,
+    /// Position of the next COPY data block in `scan.copies`.
+    next_copy: usize,
+    cursor: ColumnCursor,
+    /// Offset up to which chunks were built into statements.
+    built_to: usize,
+    failed: bool,
+}
+
+impl<'a> StatementStream<'a> {
+    /// Scans `text` for psql meta-commands, COPY data and directives. The
+    /// scan rejects unterminated quotes and comments.
+    pub fn new(text: &'a str) -> Result<StatementStream<'a>, ParseError> {
+        let lines = LineIndex::new(text);
+        let scan = scan::scan(text, &lines)?;
+        Ok(StatementStream {
+            text,
+            lines,
+            scan,
+            start: 0,
+            separators_used: 0,
+            returned: 0,
+            next_copy: 0,
+            cursor: ColumnCursor::new(),
+            built_to: 0,
+            failed: false,
+        })
+    }
+
+    /// Returns the file's psql meta-commands, in file order.
+    pub fn meta_commands(&self) -> &[MetaCommand] {
+        &self.scan.meta_commands
+    }
+
+    /// Returns the file's `-- pgshift:` directives, in file order.
+    pub fn directives(&self) -> &[Directive] {
+        &self.scan.directives
+    }
+
+    /// Returns true when the file takes more than one chunk to parse.
+    pub fn has_several_chunks(&self) -> bool {
+        self.scan.separators.len() > CHUNK_STATEMENTS
+    }
+
+    /// Returns the meta-commands and directives.
+    pub fn into_parts(self) -> (Vec<MetaCommand>, Vec<Directive>) {
+        (self.scan.meta_commands, self.scan.directives)
+    }
+
+    /// Parses the next chunk of up to `CHUNK_STATEMENTS` statements.
+    /// Returns `None` after the last chunk and after an error.
+    pub fn next_chunk(&mut self) -> Option<Result<Vec<Statement>, ParseError>> {
+        let range = self.next_range()?;
+        let parsed = parse_chunk(self.sql(), range.clone());
+        Some(self.build_chunk(range, parsed))
+    }
+
+    /// Returns the text handed to the parser: the file with meta-commands
+    /// and COPY data blanked out.
+    pub fn sql(&self) -> &str {
+        self.scan.blanked.as_deref().unwrap_or(self.text)
+    }
+
+    /// Returns the blanked text when the scan had to blank something out,
+    /// else `None`: then `sql()` is the file's text itself.
+    pub fn blanked(&self) -> Option<&str> {
+        self.scan.blanked.as_deref()
+    }
+
+    /// Returns the byte ranges of `sql()` that make up the chunks not
+    /// parsed yet, in order. [`parse_chunk`] parses each on any thread,
+    /// and [`StatementStream::build_chunk`] takes the results in order.
+    pub fn chunk_ranges(&self) -> Vec<Range<usize>> {
+        let length = self.sql().len();
+        let mut ranges = Vec::new();
+        let (mut start, mut used) = (self.start, self.separators_used);
+        while !self.failed && start < length {
+            let end = self.chunk_end(used, length);
+            ranges.push(start..end);
+            start = end;
+            used += CHUNK_STATEMENTS;
+        }
+        ranges
+    }
+
+    /// Returns the next chunk's range and moves past it.
+    fn next_range(&mut self) -> Option<Range<usize>> {
+        let length = self.sql().len();
+        if self.failed || self.start >= length {
+            return None;
+        }
+        let end = self.chunk_end(self.separators_used, length);
+        let range = self.start..end;
+        self.start = end;
+        self.separators_used += CHUNK_STATEMENTS;
+        Some(range)
+    }
+
+    /// Returns where a chunk ends that starts after `used` separators: after
+    /// its `CHUNK_STATEMENTS`-th separator, or at the end of the text.
+    fn chunk_end(&self, used: usize, length: usize) -> usize {
+        match self.scan.separators.get(used + CHUNK_STATEMENTS - 1) {
+            Some(separator) => separator + 1,
+            None => length,
+        }
+    }
+
+    /// Builds the statements of the chunk at `range` from its parse. Chunks
+    /// must come in order. After a chunk that the parser rejects, the rest
+    /// of the file comes from a parse of the whole text, and later chunks
+    /// build to nothing.
+    pub fn build_chunk(
+        &mut self,
+        range: Range<usize>,
+        parsed: Result<Vec<pg_query::protobuf::RawStmt>, ()>,
+    ) -> Result<Vec<Statement>, ParseError> {
+        if self.failed || range.start < self.built_to {
+            return Ok(Vec::new());
+        }
+        self.built_to = range.end;
+        let raw = match parsed {
+            Ok(raw) => raw,
+            // The scan's separators might disagree with the parser, so the
+            // rest of the file is taken from a parse of the whole text. Only
+            // when that fails too is the file invalid.
+            Err(()) => {
+                let sql = self.scan.blanked.as_deref().unwrap_or(self.text);
+                match pg_query::parse(sql) {
+                    Ok(whole) => {
+                        self.built_to = sql.len();
+                        self.start = sql.len();
+                        whole
+                            .protobuf
+                            .stmts
+                            .into_iter()
+                            .filter(|raw| to_offset(raw.stmt_location) >= range.start)
+                            .collect()
+                    }
+                    Err(error) => {
+                        self.failed = true;
+                        return Err(locate::locate_error(
+                            self.text,
+                            sql,
+                            &self.lines,
+                            &self.scan,
+                            error,
+                        ));
+                    }
+                }
+            }
+        };
+        let mut statements = Vec::with_capacity(raw.len());
+        for raw in raw {
+            match self.statement(raw) {
+                Ok(statement) => statements.push(statement),
+                Err(error) => {
+                    self.failed = true;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(statements)
+    }
+
+    /// Builds the statement for one parsed statement with a location in the
+    /// whole text.
+    fn statement(&mut self, raw: pg_query::protobuf::RawStmt) -> Result<Statement, ParseError> {
+        let text = self.text;
+        let sql = self.scan.blanked.as_deref().unwrap_or(text);
         let start = to_offset(raw.stmt_location);
         // A length of 0 means the statement runs to the end of the text.
         let end = match raw.stmt_len {
             0 => sql.len(),
             len => start + to_offset(len),
         };
-        let span = trim_span(sql, &scan.comments, start..end);
-        let (line, column) = cursor.line_col(span.start);
-        let end_line = lines.line(span.end.saturating_sub(1).max(span.start));
+        let span = trim_span(sql, &self.scan.comments, start..end);
+        let (line, column) = self.cursor.line_col(&self.lines, text, span.start);
+        let end_line = self.lines.line(span.end.saturating_sub(1).max(span.start));
+        let index = self.returned;
+        self.returned += 1;
 
         let Some(node) = raw.stmt.and_then(|stmt| stmt.node) else {
             let message = "the parser returned no parse tree for this statement";
@@ -139,14 +323,22 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
 
         // The COPY data was recorded under the offset of the `;` that ends
         // the COPY statement, which is where `stmt_len` ends.
-        while copies.peek().is_some_and(|(separator, _)| *separator < end) {
-            copies.next();
+        let copies = &self.scan.copies;
+        while copies
+            .get(self.next_copy)
+            .is_some_and(|(separator, _)| *separator < end)
+        {
+            self.next_copy += 1;
         }
-        let copy_data = copies
-            .next_if(|(separator, _)| *separator == end)
-            .map(|(_, data)| data);
+        let copy_data = match copies.get(self.next_copy) {
+            Some((separator, data)) if *separator == end => {
+                self.next_copy += 1;
+                Some(data.clone())
+            }
+            _ => None,
+        };
 
-        statements.push(Statement {
+        Ok(Statement {
             index,
             text: text[span.clone()].to_string(),
             span,
@@ -155,14 +347,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
             end_line,
             node,
             copy_data,
-        });
+        })
     }
-
-    Ok(ParsedFile {
-        statements,
-        meta_commands: scan.meta_commands,
-        directives: scan.directives,
-    })
 }
 
 /// Statements parsed per `pg_query::parse` call. The parser keeps the tree
@@ -171,43 +357,19 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
 /// small.
 const CHUNK_STATEMENTS: usize = 512;
 
-/// Parses `sql` in chunks that end after every `CHUNK_STATEMENTS`-th
-/// separator, and returns the statements with locations in `sql`. When a
-/// chunk fails, the whole text is parsed at once, because the scan's
-/// separators might disagree with the parser. That parse's error is the one
-/// reported.
-fn parse_in_chunks(
-    sql: &str,
-    separators: &[usize],
-) -> Result<Vec<pg_query::protobuf::RawStmt>, pg_query::Error> {
-    let mut statements = Vec::new();
-    let mut start = 0;
-    let ends = separators
-        .iter()
-        .skip(CHUNK_STATEMENTS - 1)
-        .step_by(CHUNK_STATEMENTS)
-        .map(|separator| separator + 1)
-        .chain(std::iter::once(sql.len()));
-
-    for end in ends {
-        if end <= start {
-            continue;
+/// Parses `sql[range]` and returns its statements with locations in `sql`.
+pub fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::protobuf::RawStmt>, ()> {
+    let start = range.start;
+    let chunk = &sql[range];
+    let parsed = pg_query::parse(chunk).map_err(|_| ())?;
+    let mut statements = parsed.protobuf.stmts;
+    for raw in &mut statements {
+        let location = to_offset(raw.stmt_location);
+        // A length of 0 means "to the end of the input", here the chunk.
+        if raw.stmt_len == 0 {
+            raw.stmt_len = i32::try_from(chunk.len() - location).unwrap_or(i32::MAX);
         }
-        let chunk = &sql[start..end];
-        let parsed = match pg_query::parse(chunk) {
-            Ok(parsed) => parsed,
-            Err(_) => return pg_query::parse(sql).map(|whole| whole.protobuf.stmts),
-        };
-        for mut raw in parsed.protobuf.stmts {
-            let location = to_offset(raw.stmt_location);
-            // A length of 0 means "to the end of the input", here the chunk.
-            if raw.stmt_len == 0 {
-                raw.stmt_len = i32::try_from(chunk.len() - location).unwrap_or(i32::MAX);
-            }
-            raw.stmt_location = i32::try_from(start + location).unwrap_or(i32::MAX);
-            statements.push(raw);
-        }
-        start = end;
+        raw.stmt_location = i32::try_from(start + location).unwrap_or(i32::MAX);
     }
     Ok(statements)
 }
