@@ -367,6 +367,16 @@ pub fn lint_text(
         }
     }
     let ignores = parse_ignore_directives(&directives, &statement_lines, &meta_commands);
+    for ignore in ignores.iter().filter(|i| i.rules.is_empty()) {
+        errors.push(InputError {
+            path: path.to_path_buf(),
+            line: Some(ignore.directive_line),
+            column: Some(1),
+            message: "pgshift:ignore names no rule, so it silences nothing; write \
+                      `-- pgshift:ignore RULE[,RULE] [reason]`"
+                .to_string(),
+        });
+    }
     for (line, id) in unknown_ignored_rules(&ignores) {
         errors.push(InputError {
             path: path.to_path_buf(),
@@ -635,26 +645,26 @@ fn parse_ignore_directives(
 ) -> Vec<IgnoreDirective> {
     let mut parsed = Vec::new();
     for directive in directives {
-        let mut words = directive.text.splitn(3, char::is_whitespace);
-        let kind = words.next().unwrap_or("");
+        let (kind, rest) = directive
+            .text
+            .split_once(char::is_whitespace)
+            .unwrap_or((directive.text.as_str(), ""));
         let whole_file = match kind {
             IGNORE_DIRECTIVE => false,
             IGNORE_FILE_DIRECTIVE => true,
             _ => continue,
         };
-        let rules: Vec<String> = words
-            .next()
-            .unwrap_or("")
-            .split(',')
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty())
-            .collect();
-        let reason = words
-            .next()
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty());
+        let (rules, reason) = split_rules_and_reason(rest);
+        let on_its_line = statement_lines
+            .iter()
+            .find(|&&(start, end)| start <= directive.line && directive.line <= end)
+            .copied();
         let lines = if whole_file {
             None
+        } else if on_its_line.is_some() {
+            // A comment at the end of a statement's line (or inside it)
+            // is about that statement.
+            on_its_line
         } else {
             // The next statement or meta-command that starts after the
             // comment's line.
@@ -679,6 +689,29 @@ fn parse_ignore_directives(
         });
     }
     parsed
+}
+
+/// Splits the text after `ignore` into its comma-separated rule ids (a
+/// space may follow each comma) and the reason after them.
+fn split_rules_and_reason(text: &str) -> (Vec<String>, Option<String>) {
+    let mut rules = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        let end = rest
+            .find(|c: char| c == ',' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        rules.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after.trim_start(),
+            None => break,
+        }
+    }
+    let reason = Some(rest.trim().to_string()).filter(|r| !r.is_empty());
+    (rules, reason)
 }
 
 fn apply_suppressions(directives: &[IgnoreDirective], diagnostics: &mut [Diagnostic]) {

@@ -171,6 +171,54 @@ fn ignore_comment_silences_next_statement_and_keeps_reason() {
 }
 
 #[test]
+fn trailing_ignore_silences_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "SET lock_timeout = '2s';\n\
+                CREATE INDEX a_idx ON a (x); -- pgshift:ignore index-build-without-concurrently\n\
+                CREATE INDEX b_idx ON a (y);\n";
+    write(dir.path(), "m.sql", text);
+    let report = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 2);
+    assert_eq!(diagnostics[0]["line"], 2);
+    assert_eq!(diagnostics[0]["suppressed"]["line"], 2);
+    assert_eq!(diagnostics[1]["line"], 3);
+    assert!(diagnostics[1].get("suppressed").is_none());
+}
+
+#[test]
+fn ignore_list_may_space_after_commas() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "-- pgshift:ignore index-build-without-concurrently, \
+                strong-lock-without-lock-timeout tiny table\n\
+                CREATE INDEX a_idx ON a (x);\n";
+    write(dir.path(), "m.sql", text);
+    let report = json(&lint_in(dir.path(), &["--format", "json", "m.sql"]));
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert!(!diagnostics.is_empty());
+    for d in diagnostics {
+        assert_eq!(d["suppressed"]["reason"], "tiny table", "{d}");
+    }
+}
+
+#[test]
+fn ignore_without_rule_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.sql",
+        "-- pgshift:ignore\nCREATE INDEX a_idx ON a (x);\n",
+    );
+    let output = lint_in(dir.path(), &["m.sql"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("m.sql:1:1: error: pgshift:ignore names no rule"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn ignore_file_silences_whole_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = "-- pgshift:ignore-file index-build-without-concurrently,strong-lock-without-lock-timeout seed data\n\
