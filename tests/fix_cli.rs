@@ -215,3 +215,33 @@ fn batch_size_zero_is_rejected() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("--backfill-batch-size"), "{stderr}");
 }
+
+#[test]
+fn if_not_exists_dropped_from_concurrent_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V1__items.sql");
+    std::fs::write(
+        &path,
+        "CREATE UNIQUE INDEX IF NOT EXISTS items_sku_key ON items (sku);\n",
+    )
+    .unwrap();
+    let out = fix(&["--write", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let fixed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        fixed.contains("CREATE UNIQUE INDEX CONCURRENTLY items_sku_key ON items (sku);"),
+        "{fixed}"
+    );
+
+    // The concurrent form no longer hides an INVALID leftover, so its own
+    // rule has nothing to report.
+    let lint = Command::new(common::pgshift_bin())
+        .args(["lint", "--format", "json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(lint.stdout).unwrap();
+    assert!(
+        !stdout.contains("concurrent-index-if-not-exists"),
+        "{stdout}"
+    );
+}

@@ -99,7 +99,14 @@ fn create_index(input: &Input, index: &IndexStmt, notes: &mut Vec<Note>) -> Opti
             ),
         ),
     }
-    let sql = text::insert_after(&input.stmt.text, Token::Index, " CONCURRENTLY")?;
+    let mut sql = text::insert_after(&input.stmt.text, Token::Index, " CONCURRENTLY")?;
+    if index.if_not_exists && !index.idxname.is_empty() {
+        // With CONCURRENTLY, IF NOT EXISTS would skip an INVALID leftover
+        // of a failed build. The executor looks the index up instead: it
+        // keeps a valid one with the same definition and rebuilds an
+        // INVALID one.
+        sql = text::remove_if_not_exists(&sql).unwrap_or(sql);
+    }
     let kind = if index.idxname.is_empty() {
         // TODO: find the generated name of an unnamed index so an INVALID
         // leftover of a failed build can be found and dropped.

@@ -40,6 +40,21 @@ pub(super) fn insert_after_any(sql: &str, keywords: &[Token], insert: &str) -> O
     Some(splice(sql, range(&token).end, insert))
 }
 
+/// Removes the first `IF NOT EXISTS` of `sql` and the space after it;
+/// `None` when it has none.
+pub(super) fn remove_if_not_exists(sql: &str) -> Option<String> {
+    let tokens: Vec<ScanToken> = tokens(sql).into_iter().filter(|t| !is_comment(t)).collect();
+    let at = tokens.windows(3).position(|w| {
+        w[0].token == Token::IfP as i32
+            && w[1].token == Token::Not as i32
+            && w[2].token == Token::Exists as i32
+    })?;
+    let start = range(&tokens[at]).start;
+    let mut end = range(&tokens[at + 2]).end;
+    end += sql[end..].len() - sql[end..].trim_start().len();
+    Some(replace(sql, start..end, ""))
+}
+
 /// Appends `suffix` after the last token of `sql` that is not a comment,
 /// so a trailing comment stays at the end.
 pub(super) fn append(sql: &str, suffix: &str) -> String {
