@@ -252,16 +252,7 @@ fn contract_change(sql: &str) -> Option<&'static str> {
     use pg_query::protobuf::{AlterTableType, ObjectType};
     use pg_query::NodeEnum;
 
-    let parsed = pg_query::parse(sql).ok()?;
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
-    match node {
+    match crate::sql::first_node(sql)? {
         NodeEnum::AlterTableStmt(alter) => {
             let drops_column = alter.cmds.iter().any(|cmd| {
                 matches!(&cmd.node, Some(NodeEnum::AlterTableCmd(cmd))

@@ -741,16 +741,8 @@ pub fn runs_in_transaction_block(sql: &str, version: PgVersion) -> bool {
 /// Returns the locks of rewritten SQL, which pgshift produced from a parsed
 /// statement and so always parses.
 fn reanalyze(sql: &str, version: PgVersion) -> Option<Vec<LockEffect>> {
-    let parsed = pg_query::parse(sql).ok()?;
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
-    Some(crate::locks::analyze(node, version).effects)
+    let node = crate::sql::first_node(sql)?;
+    Some(crate::locks::analyze(&node, version).effects)
 }
 
 /// Columns that a validated `CHECK (col IS NOT NULL)` earlier in the file

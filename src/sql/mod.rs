@@ -105,6 +105,24 @@ pub struct ParseError {
 /// the text parsed again, statement by statement, to find where the error
 /// is.
 pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
+    parse_file(text)
+}
+
+/// Returns the parse tree of the first statement of `sql`, or `None` when
+/// `sql` does not parse or contains no statement. For SQL that pgshift
+/// produced or already parsed once, such as a step's statement.
+pub fn first_node(sql: &str) -> Option<pg_query::NodeEnum> {
+    pg_query::parse(sql)
+        .ok()?
+        .protobuf
+        .stmts
+        .into_iter()
+        .next()?
+        .stmt?
+        .node
+}
+
+fn parse_file(text: &str) -> Result<ParsedFile, ParseError> {
     let mut stream = StatementStream::new(text)?;
     let mut statements = Vec::new();
     while let Some(chunk) = stream.next_chunk() {

@@ -294,23 +294,10 @@ impl StepContext<'_> {
                 ),
             ));
         }
-        let assigned = pg_query::parse(&step.statements[0].sql)
-            .ok()
-            .and_then(|parsed| {
-                let stmt = parsed
-                    .protobuf
-                    .stmts
-                    .first()?
-                    .stmt
-                    .as_ref()?
-                    .node
-                    .as_ref()?;
-                match stmt {
-                    pg_query::NodeEnum::UpdateStmt(update) => Some(set_columns(update)),
-                    _ => None,
-                }
-            })
-            .unwrap_or_default();
+        let assigned = match crate::sql::first_node(&step.statements[0].sql) {
+            Some(pg_query::NodeEnum::UpdateStmt(update)) => set_columns(&update),
+            _ => Vec::new(),
+        };
         if let Some(column) = assigned.iter().find(|c| key.iter().any(|k| &k.name == *c)) {
             return Err(Failure::Fatal(self.backfill_error(
                 line,
