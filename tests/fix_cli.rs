@@ -245,3 +245,23 @@ fn if_not_exists_dropped_from_concurrent_build() {
         "{stdout}"
     );
 }
+
+#[test]
+fn crlf_file_keeps_crlf_line_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("V1__items.sql");
+    std::fs::write(&path, INPUT.replace('\n', "\r\n")).unwrap();
+    let out = fix(&["--write", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let fixed = std::fs::read_to_string(&path).unwrap();
+    assert!(fixed.contains("CONCURRENTLY"), "{fixed:?}");
+    assert_eq!(
+        fixed.matches('\n').count(),
+        fixed.matches("\r\n").count(),
+        "every line ends in CRLF: {fixed:?}"
+    );
+
+    // Fixing the fixed file changes nothing.
+    let again = fix(&["--diff", path.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+}

@@ -442,13 +442,24 @@ pub fn fix_file_with_options(
     options: &RewriteOptions,
 ) -> Result<Fixed, RewriteError> {
     let plan = plan_file_with_options(file, facts, options)?;
-    let text = render::render(file, &plan.units, &plan.steps);
+    let mut text = render::render(file, &plan.units, &plan.steps);
+    if uses_only_crlf(&file.text) {
+        // Every bare LF of the output is one pgshift wrote, because the file
+        // has none, so the file keeps one kind of line ending.
+        text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
     Ok(Fixed {
         changed: text != file.text,
         text,
         steps: plan.steps,
         notes: plan.notes,
     })
+}
+
+/// Returns true when `text` has line breaks and every one is CRLF.
+fn uses_only_crlf(text: &str) -> bool {
+    let crlf = text.matches("\r\n").count();
+    crlf > 0 && crlf == text.matches('\n').count()
 }
 
 /// Where a statement without an online form runs.
