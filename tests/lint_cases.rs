@@ -152,8 +152,8 @@ const TABLE: &[(&str, usize, Expect)] = &[
     ("rename-column-running-app", 1, OnlyAdvisory),
     ("rename-column-running-app", 2, Warning("rename-column")),
     ("rename-column-running-app", 3, Warning("rename-table")),
-    // NOTE: the case also asks for an informational note about prepared
-    // `SELECT *` statements on line 1; pgshift does not report it yet.
+    // Line 1 also carries the result-type-change note, which
+    // `column_change_gets_compat_note` checks.
     ("select-star-column-change", 1, OnlyAdvisory),
     ("select-star-column-change", 2, Warning("drop-column")),
     ("cic-inside-explicit-transaction", 2, OnlyAdvisory),

@@ -45,21 +45,14 @@ ALTER TABLE tokens DROP COLUMN legacy_secret;
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !(check.has_subcommand("drop-column")) {
+    if !check.has_subcommand("drop-column") {
         return None;
     }
-    let locks = check.existing_locks();
-    if locks.is_empty() {
-        return None;
-    }
-    Some(Violation::new(
-        format!(
-            "dropping a column breaks application code that still names it: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are replaced (lock: {})",
-            super::describe_locks(&locks)
-        ),
-        "remove the old name in a later release, after no running code uses it (expand and contract)",
-        locks,
-    ))
+    super::contract_violation(
+        check,
+        "dropping a column breaks application code that still names it",
+        "42703 (column does not exist)",
+    )
 }
 
 #[cfg(test)]

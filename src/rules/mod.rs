@@ -252,6 +252,26 @@ impl Violation {
     }
 }
 
+/// Builds the finding of a change that running code of the previous
+/// release fails on: `what` says what breaks, `error` is the SQLSTATE with
+/// its name. Returns `None` when the statement locks no existing relation.
+pub(crate) fn contract_violation(check: &Check<'_>, what: &str, error: &str) -> Option<Violation> {
+    let locks = check.existing_locks();
+    if locks.is_empty() {
+        return None;
+    }
+    Some(Violation::new(
+        format!(
+            "{what}: running instances fail with SQLSTATE {error} until all of them are \
+             replaced (lock: {})",
+            describe_locks(&locks)
+        ),
+        "remove the old name in a later release, after no running code uses it (expand and \
+         contract)",
+        locks,
+    ))
+}
+
 /// All rules, in the order their findings are reported for one statement.
 pub static RULES: &[&Rule] = &[
     &psql_meta_command::RULE,

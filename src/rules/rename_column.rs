@@ -47,18 +47,11 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     if check.analysis.kind != "rename-column" {
         return None;
     }
-    let locks = check.existing_locks();
-    if locks.is_empty() {
-        return None;
-    }
-    Some(Violation::new(
-        format!(
-            "renaming a column breaks running code that uses the old name: running instances fail with SQLSTATE 42703 (column does not exist) until all of them are replaced (lock: {})",
-            super::describe_locks(&locks)
-        ),
-        "remove the old name in a later release, after no running code uses it (expand and contract)",
-        locks,
-    ))
+    super::contract_violation(
+        check,
+        "renaming a column breaks running code that uses the old name",
+        "42703 (column does not exist)",
+    )
 }
 
 #[cfg(test)]
