@@ -260,7 +260,7 @@ async fn writer(url: String, stop: Arc<AtomicBool>) -> (usize, Duration, Vec<Str
 
 /// A writer updates rows of the table a batched backfill runs on, then of
 /// the same table under the same UPDATE run atomically. Both longest waits
-/// are printed (run with `--nocapture`) and recorded in BENCHMARKS.md; the
+/// are printed (run with `--nocapture`) and recorded in BENCHMARKS.md. The
 /// test asserts no time, only that every write and every row went through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_under_batched_backfill() {

@@ -263,7 +263,7 @@ async fn to_version_stops_there() {
     );
 
     // --to an earlier version after a later one was applied does nothing,
-    // and says that nothing is rolled back.
+    // and warns that nothing is rolled back.
     let earlier = pgshift(&db.url, &["apply", "--to", "1.0", &plan]);
     assert!(earlier.status.success(), "{}", describe(&earlier));
     assert!(

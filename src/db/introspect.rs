@@ -270,7 +270,7 @@ pub async fn snapshot_holders(client: &Client, pid: i32) -> Result<Vec<BlockingP
 }
 
 /// Lists the sessions other than `pid` that hold a granted lock conflicting
-/// with one of `requests` (a relation and the mode a step asks for on it).
+/// with one of `requests` (a relation and the mode a step requests on it).
 /// It names the blocker of a lock wait that timed out before the monitor
 /// sampled it, because the holder usually still holds the lock then.
 pub async fn relation_lock_holders(

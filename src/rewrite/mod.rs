@@ -723,30 +723,18 @@ fn step_statement(
 /// Returns true when `sql` is a `SET` (or `RESET`) of a session setting:
 /// not `SET LOCAL`, whose effect ends with its transaction.
 pub fn sets_session_setting(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
-        return false;
-    };
-    parsed.protobuf.stmts.iter().any(|statement| {
-        matches!(
-            statement.stmt.as_ref().and_then(|s| s.node.as_ref()),
-            Some(NodeEnum::VariableSetStmt(set)) if !set.is_local
-        )
-    })
+    matches!(
+        crate::sql::first_node(sql),
+        Some(NodeEnum::VariableSetStmt(set)) if !set.is_local
+    )
 }
 
-/// Returns true when `sql` is one statement that PostgreSQL `version`
-/// accepts inside a transaction block and that is not transaction control.
+/// Returns true when PostgreSQL `version` accepts the statement `sql` inside
+/// a transaction block and it is not transaction control.
 pub fn runs_in_transaction_block(sql: &str, version: PgVersion) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
-        return false;
-    };
-    let [statement] = parsed.protobuf.stmts.as_slice() else {
-        return false;
-    };
-    let Some(node) = statement.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
-        return false;
-    };
-    crate::locks::analyze(node, version).transaction == TransactionUse::Any
+    crate::sql::first_node(sql).is_some_and(|node| {
+        crate::locks::analyze(&node, version).transaction == TransactionUse::Any
+    })
 }
 
 /// Returns the locks of rewritten SQL, which pgshift produced from a parsed

@@ -2,7 +2,7 @@
 //! rebuild leaves behind.
 //!
 //! A rebuild that fails or is cancelled before its swap leaves the new copy
-//! as an INVALID `<index>_ccnew`; one that stops after the swap leaves the
+//! as an INVALID `<index>_ccnew`. One that stops after the swap leaves the
 //! old index as an INVALID `<index>_ccold`. PostgreSQL keeps updating both
 //! on every write, and `REINDEX TABLE CONCURRENTLY` skips INVALID indexes,
 //! so they stay until dropped. The PostgreSQL manual's REINDEX page
