@@ -166,7 +166,7 @@ pub enum ExecError {
         path: PathBuf,
         line: usize,
         table: String,
-        /// What rules batching out, and what to change.
+        /// The reason batching is not possible, and what to change.
         reason: String,
     },
 

@@ -149,7 +149,7 @@ pub enum Backfill {
 /// The default `backfill_batch_size`.
 pub const DEFAULT_BATCH_SIZE: u32 = 1000;
 
-/// The largest `backfill_batch_size` a plan may set; a batch holds a row
+/// The largest `backfill_batch_size` a plan may set. A batch keeps a row
 /// lock on each row it changes until it commits, so larger batches make
 /// writers wait longer.
 pub const MAX_BATCH_SIZE: u32 = 1_000_000;
