@@ -206,18 +206,18 @@ pub(crate) fn map_in_parallel<T: Sync, R: Send>(
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-/// Parses the chunks of `sql` at `ranges` on one thread per core but one,
-/// and at least one, and hands each parse to `consume` on the calling
-/// thread, in order, while later chunks are parsed.
+/// Parses the chunks of `sql` at `ranges` on one thread per core and
+/// hands each parse to `consume` on the calling thread, in order.
 ///
-/// The calling thread keeps a core to itself because the parser threads
-/// need about twice its time: measured on 2 cores, a second parser thread
-/// made lint slower, not faster, when other processes kept the cores busy.
+/// The calling thread shares the parsing: while the next chunk in order is
+/// not parsed yet, it parses a later one itself instead of waiting. Parsing
+/// takes about twice the time of the analysis and the rules, so on 2 cores
+/// one parser thread alone would keep the calling thread idle a third of
+/// the time, and a second parser thread would compete with it for a core.
 ///
-/// Each parser thread takes every n-th chunk and hands it over a channel
-/// of its own without a buffer, so each parser thread keeps at most one
-/// parsed chunk while the calling thread works on another. The first error
-/// from `consume` stops the parsers and is returned.
+/// At most [`PARSE_WINDOW`] chunks per thread are parsed ahead of the one
+/// being consumed, which bounds the parse trees held at once. The first
+/// error from `consume` stops the parsers and is returned.
 fn parse_in_parallel<E>(
     sql: &str,
     ranges: &[std::ops::Range<usize>],
@@ -225,31 +225,85 @@ fn parse_in_parallel<E>(
 ) -> Result<(), E> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .saturating_sub(1)
         .clamp(1, ranges.len().max(1));
+    let window = PARSE_WINDOW * threads;
+    let shared = std::sync::Mutex::new(ParseQueue {
+        next: 0,
+        consumed: 0,
+        parsed: (0..ranges.len()).map(|_| None).collect(),
+        stop: false,
+    });
+    let ready = std::sync::Condvar::new();
+    let parse = |i: usize| crate::sql::parse_chunk(sql, ranges[i].clone());
+
     std::thread::scope(|scope| {
-        let receivers: Vec<_> = (0..threads)
-            .map(|first| {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(0);
-                worker(scope, move || {
-                    for range in ranges.iter().skip(first).step_by(threads) {
-                        let parsed = crate::sql::parse_chunk(sql, range.clone());
-                        if sender.send(parsed).is_err() {
-                            break;
-                        }
+        for _ in 1..threads {
+            worker(scope, || {
+                let mut queue = shared.lock().expect("a lint thread panicked");
+                loop {
+                    queue = ready
+                        .wait_while(queue, |q| {
+                            !q.stop && q.next < q.parsed.len() && q.next >= q.consumed + window
+                        })
+                        .expect("a lint thread panicked");
+                    if queue.stop || queue.next >= queue.parsed.len() {
+                        break;
                     }
-                });
-                receiver
-            })
-            .collect();
-        for (i, range) in ranges.iter().enumerate() {
-            let parsed = receivers[i % threads]
-                .recv()
-                .expect("a parser thread ended before sending its chunk");
-            consume(range.clone(), parsed)?;
+                    let i = queue.next;
+                    queue.next += 1;
+                    drop(queue);
+                    let chunk = parse(i);
+                    queue = shared.lock().expect("a lint thread panicked");
+                    queue.parsed[i] = Some(chunk);
+                    ready.notify_all();
+                }
+            });
         }
-        Ok(())
+
+        let result = (|| {
+            for (i, range) in ranges.iter().enumerate() {
+                let mut queue = shared.lock().expect("a lint thread panicked");
+                let chunk = loop {
+                    if let Some(chunk) = queue.parsed[i].take() {
+                        queue.consumed = i + 1;
+                        ready.notify_all();
+                        break chunk;
+                    }
+                    if queue.next < queue.parsed.len() && queue.next < queue.consumed + window {
+                        let j = queue.next;
+                        queue.next += 1;
+                        drop(queue);
+                        let chunk = parse(j);
+                        queue = shared.lock().expect("a lint thread panicked");
+                        queue.parsed[j] = Some(chunk);
+                        continue;
+                    }
+                    queue = ready.wait(queue).expect("a lint thread panicked");
+                };
+                drop(queue);
+                consume(range.clone(), chunk)?;
+            }
+            Ok(())
+        })();
+        shared.lock().expect("a lint thread panicked").stop = true;
+        ready.notify_all();
+        result
     })
+}
+
+/// Chunks per thread that may be parsed ahead of the chunk being linted.
+const PARSE_WINDOW: usize = 2;
+
+/// The chunks of one file: which to parse next, and the parses not yet
+/// consumed.
+struct ParseQueue {
+    /// Index of the next chunk that no thread has started to parse.
+    next: usize,
+    /// Number of chunks handed to `consume`.
+    consumed: usize,
+    parsed: Vec<Option<ParsedChunk>>,
+    /// Set when the consumer stops early, so the parser threads end.
+    stop: bool,
 }
 
 /// The result of [`crate::sql::parse_chunk`].
@@ -990,6 +1044,52 @@ impl ColumnTypes for CatalogColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Chunks of `SELECT n;` statements, `per_chunk` statements each.
+    fn select_chunks(chunks: usize, per_chunk: usize) -> (String, Vec<std::ops::Range<usize>>) {
+        let mut sql = String::new();
+        let mut ranges = Vec::new();
+        for c in 0..chunks {
+            let start = sql.len();
+            for s in 0..per_chunk {
+                sql.push_str(&format!("SELECT {};\n", c * per_chunk + s));
+            }
+            ranges.push(start..sql.len());
+        }
+        (sql, ranges)
+    }
+
+    #[test]
+    fn parallel_parse_hands_chunks_over_in_order() {
+        let (sql, ranges) = select_chunks(40, 50);
+        let mut seen = Vec::new();
+        parse_in_parallel(&sql, &ranges, |range, parsed| {
+            let statements = parsed.expect("the chunk parses");
+            assert_eq!(statements.len(), 50);
+            let first = usize::try_from(statements[0].stmt_location).unwrap();
+            assert_eq!(first, range.start, "the chunk's statements are its own");
+            seen.push(range);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(seen, ranges);
+    }
+
+    #[test]
+    fn parallel_parse_stops_at_the_first_error() {
+        let (sql, ranges) = select_chunks(40, 50);
+        let mut consumed = 0;
+        let result = parse_in_parallel(&sql, &ranges, |_, _| {
+            consumed += 1;
+            if consumed == 3 {
+                Err("stop")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(result, Err("stop"));
+        assert_eq!(consumed, 3, "no chunk is consumed after the error");
+    }
 
     /// Builds a file of several parse chunks whose findings depend on
     /// statements in other chunks. A timeout set in the first chunk is in

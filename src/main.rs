@@ -8,6 +8,9 @@ use clap::Parser;
 
 mod cli;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::{Cli, Command};
 
 /// Stack size of the threads that parse and analyze SQL. Parse trees of
