@@ -186,6 +186,11 @@ pub enum Format {
 }
 
 /// Writes a lint report in the given format.
+///
+/// The findings are written from `report.rendered` when lint rendered them
+/// already, file by file as it linted (see [`render_items`]), and else
+/// rendered here in slices, one thread per core, with `sources` reading
+/// the files that human output quotes.
 pub fn render(
     report: &LintReport,
     sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
@@ -193,45 +198,154 @@ pub fn render(
     format: Format,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let rendered;
+    let items: &[Vec<u8>] = match &report.rendered {
+        Some(done) if done.format == format => &done.items,
+        _ => {
+            let slices: Vec<&[Diagnostic]> = report.diagnostics.chunks(RENDER_SLICE).collect();
+            let results = crate::lint::map_in_parallel(&slices, |slice| {
+                let mut buffer = Vec::new();
+                render_items(format, slice, Source::Read(sources), &mut buffer).map(|()| buffer)
+            });
+            rendered = results.into_iter().collect::<io::Result<Vec<_>>>()?;
+            &rendered
+        }
+    };
     match format {
-        Format::Human => render_human(report, sources, version, out),
-        Format::Json => render_json(report, version, out),
-        Format::Sarif => machine::render_sarif(report, out),
-        Format::Github => machine::render_github(report, out),
-        Format::Gitlab => machine::render_gitlab(report, out),
+        Format::Human => render_human(report, items, version, out),
+        Format::Json => render_json(report, items, version, out),
+        Format::Sarif => machine::render_sarif(report, items, out),
+        Format::Github => machine::render_github(report, items, out),
+        Format::Gitlab => machine::render_gitlab(report, items, out),
+    }
+}
+
+/// Findings per slice that one thread renders.
+const RENDER_SLICE: usize = 256;
+
+/// Findings rendered ahead of [`render`]: one buffer per file or slice of
+/// findings, in report order.
+#[derive(Debug)]
+pub struct RenderedItems {
+    pub format: Format,
+    pub items: Vec<Vec<u8>>,
+}
+
+/// Where human output finds the text of the files it quotes.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// The text of the one file that all the findings are in.
+    Text(&'a str),
+    /// Reads each file when the findings come to it.
+    Read(&'a (dyn Fn(&std::path::Path) -> Option<String> + Sync)),
+}
+
+/// Writes `diagnostics` as the items of `format`: a code frame each for
+/// human output, a workflow command each for GitHub, and JSON values
+/// separated by [`separator`] for the JSON formats. Silenced findings are
+/// left out where the format has no place for them.
+pub fn render_items(
+    format: Format,
+    diagnostics: &[Diagnostic],
+    source: Source<'_>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let active = || diagnostics.iter().filter(|d| d.suppressed.is_none());
+    let separator = separator(format);
+    let mut first = true;
+    let mut next = |out: &mut Vec<u8>| {
+        if !first {
+            out.extend_from_slice(separator);
+        }
+        first = false;
+    };
+    match format {
+        Format::Human => render_findings(active(), &human_renderer(), source, out)?,
+        Format::Json => {
+            for d in diagnostics {
+                next(out);
+                write_pretty_indented(d, out)?;
+            }
+        }
+        Format::Sarif => {
+            for d in diagnostics {
+                next(out);
+                serde_json::to_writer(&mut *out, &machine::sarif_result(d))?;
+            }
+        }
+        Format::Github => {
+            for d in active() {
+                machine::write_github_command(d, out)?;
+            }
+        }
+        Format::Gitlab => {
+            for d in active() {
+                next(out);
+                serde_json::to_writer(&mut *out, &machine::gitlab_issue(d))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What goes between two items of `format`.
+fn separator(format: Format) -> &'static [u8] {
+    match format {
+        Format::Human | Format::Github => b"",
+        Format::Json => b",\n",
+        Format::Sarif | Format::Gitlab => b",",
+    }
+}
+
+/// Writes `items` with the separator of `format` between those that are
+/// not empty.
+fn write_items(format: Format, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<bool> {
+    let mut wrote = false;
+    for item in items.iter().filter(|item| !item.is_empty()) {
+        if wrote {
+            out.write_all(separator(format))?;
+        }
+        out.write_all(item)?;
+        wrote = true;
+    }
+    Ok(wrote)
+}
+
+/// Writes `value` as pretty JSON indented to sit in an array that is a
+/// field of the top-level object, as `serde_json::to_writer_pretty` writes
+/// the whole report. JSON strings hold no raw line breaks, so indenting
+/// every line is exact.
+fn write_pretty_indented(value: &impl serde::Serialize, out: &mut Vec<u8>) -> io::Result<()> {
+    let text = serde_json::to_vec_pretty(value)?;
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"    ");
+        out.extend_from_slice(line);
+    }
+    Ok(())
+}
+
+/// The code frame renderer: styled on a terminal unless `NO_COLOR` is set.
+fn human_renderer() -> Renderer {
+    if std::env::var_os("NO_COLOR").is_none() && io::IsTerminal::is_terminal(&io::stdout()) {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
     }
 }
 
 fn render_human(
     report: &LintReport,
-    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
+    items: &[Vec<u8>],
     version: PgVersion,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let renderer =
-        if std::env::var_os("NO_COLOR").is_none() && io::IsTerminal::is_terminal(&io::stdout()) {
-            Renderer::styled()
-        } else {
-            Renderer::plain()
-        };
     for error in &report.errors {
         writeln!(out, "{}", describe_input_error(error))?;
     }
-    // Slices of findings are rendered on one thread per core, each slice
-    // with its own source cache, and written in order.
-    let active_findings: Vec<&Diagnostic> = report
-        .diagnostics
-        .iter()
-        .filter(|d| d.suppressed.is_none())
-        .collect();
-    let slices: Vec<&[&Diagnostic]> = active_findings.chunks(HUMAN_SLICE).collect();
-    let rendered = crate::lint::map_in_parallel(&slices, |slice| {
-        let mut buffer = Vec::new();
-        render_findings(slice, &renderer, sources, &mut buffer).map(|()| buffer)
-    });
-    for buffer in rendered {
-        out.write_all(&buffer?)?;
-    }
+    write_items(Format::Human, items, out)?;
 
     let active = || report.diagnostics.iter().filter(|d| d.suppressed.is_none());
     let errors = active().filter(|d| d.severity == Severity::Error).count();
@@ -274,27 +388,29 @@ pub fn describe_input_error(error: &InputError) -> String {
     }
 }
 
-/// Findings per slice of human output that one thread renders.
-const HUMAN_SLICE: usize = 256;
-
-/// Writes `findings` as human output, reading each finding's source file
-/// when it differs from the previous finding's.
-fn render_findings(
-    findings: &[&Diagnostic],
+/// Writes `findings` as human output. With [`Source::Read`], a finding's
+/// file is read when it differs from the previous finding's.
+fn render_findings<'d>(
+    findings: impl Iterator<Item = &'d Diagnostic>,
     renderer: &Renderer,
-    sources: &(dyn Fn(&std::path::Path) -> Option<String> + Sync),
-    out: &mut dyn Write,
+    source: Source<'_>,
+    out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    let mut cached: Option<(PathBuf, String)> = None;
+    let mut cached: Option<(&Path, String)> = None;
     for d in findings {
-        if cached.as_ref().map(|(p, _)| p != &d.path).unwrap_or(true) {
-            cached = sources(&d.path).map(|text| (d.path.clone(), text));
-        }
-        let origin = format!("{}:{}:{}", d.path.display(), d.line, d.column);
+        let text = match source {
+            Source::Text(text) => Some(text),
+            Source::Read(read) => {
+                if cached.as_ref().map(|(p, _)| *p != d.path).unwrap_or(true) {
+                    cached = read(&d.path).map(|text| (d.path.as_path(), text));
+                }
+                cached.as_ref().map(|(_, text)| text.as_str())
+            }
+        };
         // annotate-snippets appends the line and column to the origin itself.
         let path = d.path.display().to_string();
-        match &cached {
-            Some((_, text)) => {
+        match text {
+            Some(text) => {
                 let (excerpt, range) = excerpt(text, &d.span);
                 let level = level_of(d.severity);
                 let message = level.title(&d.message).id(&d.rule).snippet(
@@ -308,7 +424,9 @@ fn render_findings(
             }
             None => writeln!(
                 out,
-                "{origin}: {}[{}]: {}",
+                "{path}:{}:{}: {}[{}]: {}",
+                d.line,
+                d.column,
                 severity_name(d.severity),
                 d.rule,
                 d.message
@@ -364,24 +482,49 @@ fn excerpt<'a>(text: &'a str, span: &Range<usize>) -> (&'a str, Range<usize>) {
     (&text[start..end], span.start - start..span.end - start)
 }
 
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    /// Version of this JSON layout; bumped on incompatible changes.
-    schema_version: u32,
-    pg_version: String,
-    files: usize,
-    diagnostics: &'a [Diagnostic],
-    errors: &'a [InputError],
-}
-
-fn render_json(report: &LintReport, version: PgVersion, out: &mut dyn Write) -> io::Result<()> {
-    let json = JsonReport {
-        schema_version: 1,
-        pg_version: format!("{}.{}", version.major, version.minor),
-        files: report.files,
-        diagnostics: &report.diagnostics,
-        errors: &report.errors,
-    };
-    serde_json::to_writer_pretty(&mut *out, &json)?;
-    writeln!(out)
+/// Writes the JSON report. The layout is that of `serde_json`'s pretty
+/// printer applied to
+///
+/// ```text
+/// { schema_version, pg_version, files, diagnostics: [...], errors: [...] }
+/// ```
+///
+/// with the findings taken from `items`; `schema_version` is bumped on
+/// incompatible changes.
+fn render_json(
+    report: &LintReport,
+    items: &[Vec<u8>],
+    version: PgVersion,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"schema_version\": 1,")?;
+    writeln!(
+        out,
+        "  \"pg_version\": \"{}.{}\",",
+        version.major, version.minor
+    )?;
+    writeln!(out, "  \"files\": {},", report.files)?;
+    write!(out, "  \"diagnostics\": [")?;
+    if items.iter().any(|item| !item.is_empty()) {
+        writeln!(out)?;
+        write_items(Format::Json, items, out)?;
+        write!(out, "\n  ")?;
+    }
+    writeln!(out, "],")?;
+    write!(out, "  \"errors\": [")?;
+    if !report.errors.is_empty() {
+        let mut errors = Vec::new();
+        for (i, error) in report.errors.iter().enumerate() {
+            if i > 0 {
+                errors.extend_from_slice(b",\n");
+            }
+            write_pretty_indented(error, &mut errors)?;
+        }
+        writeln!(out)?;
+        out.write_all(&errors)?;
+        write!(out, "\n  ")?;
+    }
+    writeln!(out, "]")?;
+    writeln!(out, "}}")
 }

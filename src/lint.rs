@@ -45,6 +45,11 @@ pub struct LintOptions {
     pub catalog: Option<std::sync::Arc<LintCatalog>>,
     /// The configuration whose `exclude` patterns skip files.
     pub config: Option<crate::config::Config>,
+    /// Renders each file's findings in this format as soon as the file is
+    /// linted, on the thread that linted it, into
+    /// [`LintReport::rendered`]. Ignored with `catalog`, whose ranking
+    /// mixes the files.
+    pub render: Option<crate::diagnostics::Format>,
 }
 
 impl Default for LintOptions {
@@ -58,6 +63,7 @@ impl Default for LintOptions {
             column_types: None,
             catalog: None,
             config: None,
+            render: None,
         }
     }
 }
@@ -92,6 +98,9 @@ pub struct LintReport {
     pub files: usize,
     pub diagnostics: Vec<Diagnostic>,
     pub errors: Vec<InputError>,
+    /// The findings rendered file by file, when `LintOptions::render` asked
+    /// for it.
+    pub rendered: Option<crate::diagnostics::RenderedItems>,
 }
 
 impl LintReport {
@@ -115,12 +124,15 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     files.retain(|path| !options.config.as_ref().is_some_and(|c| c.excludes(path)));
     report.files = files.len();
 
-    let outcomes = map_in_parallel(&files, |path| lint_path(path, options));
+    let render = options.render.filter(|_| options.catalog.is_none());
+    let outcomes = map_in_parallel(&files, |path| lint_path(path, options, render));
+    let mut items = Vec::new();
     for (path, outcome) in files.into_iter().zip(outcomes) {
         match outcome {
-            Ok(linted) => {
+            Ok((linted, rendered)) => {
                 report.errors.extend(linted.errors);
                 report.diagnostics.extend(linted.diagnostics);
+                items.push(rendered);
             }
             Err((line, column, message)) => report.errors.push(InputError {
                 path,
@@ -130,6 +142,7 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
             }),
         }
     }
+    report.rendered = render.map(|format| crate::diagnostics::RenderedItems { format, items });
     if options.catalog.is_some() {
         // Largest locked table first; the sort is stable, so findings of
         // equal size, and those that lock nothing known, keep file order.
@@ -140,15 +153,25 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     report
 }
 
-/// Reads and lints one file. An error carries its line, column and
-/// message.
+/// Reads and lints one file, and renders its findings in `render`'s
+/// format (else the buffer stays empty). An error carries its line, column
+/// and message.
 fn lint_path(
     path: &Path,
     options: &LintOptions,
-) -> Result<LintedFile, (Option<usize>, Option<usize>, String)> {
+    render: Option<crate::diagnostics::Format>,
+) -> Result<(LintedFile, Vec<u8>), (Option<usize>, Option<usize>, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| (None, None, format!("cannot read file: {e}")))?;
-    lint_text(path, &text, options).map_err(|e| (Some(e.line), Some(e.column), e.message))
+    let linted =
+        lint_text(path, &text, options).map_err(|e| (Some(e.line), Some(e.column), e.message))?;
+    let mut rendered = Vec::new();
+    if let Some(format) = render {
+        let source = crate::diagnostics::Source::Text(&text);
+        crate::diagnostics::render_items(format, &linted.diagnostics, source, &mut rendered)
+            .map_err(|e| (None, None, format!("cannot render the findings: {e}")))?;
+    }
+    Ok((linted, rendered))
 }
 
 /// Stack size of the lint threads. Parse trees of deeply nested
@@ -828,8 +851,20 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
         });
         return;
     }
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+    // The entry's type comes with the folder listing on most file systems,
+    // so only symbolic links (and file systems without it) cost a stat.
+    let mut entries: Vec<(PathBuf, bool)> = match std::fs::read_dir(path) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let path = e.path();
+                let is_dir = match e.file_type() {
+                    Ok(t) if !t.is_symlink() => t.is_dir(),
+                    _ => path.is_dir(),
+                };
+                (path, is_dir)
+            })
+            .collect(),
         Err(e) => {
             errors.push(InputError {
                 path: path.to_path_buf(),
@@ -841,9 +876,9 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
         }
     };
     entries.sort();
-    for entry in entries {
+    for (entry, is_dir) in entries {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if entry.is_dir() {
+        if is_dir {
             collect_sql_files(&entry, out, errors);
         } else if name.ends_with(".sql") && !name.ends_with(".down.sql") {
             out.push(entry);

@@ -58,7 +58,6 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
     options.pg_version = version.unwrap_or(PgVersion::new(15, 0));
     options.config = Some(config);
 
-    let report = lint_paths(&args.paths, &options);
     let format = match args.format {
         LintFormat::Human => Format::Human,
         LintFormat::Json => Format::Json,
@@ -66,6 +65,8 @@ pub async fn run(args: &LintArgs) -> Result<ExitCode> {
         LintFormat::Github => Format::Github,
         LintFormat::Gitlab => Format::Gitlab,
     };
+    options.render = Some(format);
+    let report = lint_paths(&args.paths, &options);
     let sources = |path: &std::path::Path| std::fs::read_to_string(path).ok();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -30,7 +30,7 @@ fn sarif_level(severity: Severity) -> &'static str {
 
 /// Writes one SARIF 2.1.0 log with one run. Every registered rule is listed
 /// in the driver so `ruleIndex` is stable across runs.
-pub fn render_sarif(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_sarif(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
     let driver_rules: Vec<Value> = rules::RULES
         .iter()
         .map(|rule| {
@@ -62,62 +62,33 @@ pub fn render_sarif(report: &LintReport, out: &mut dyn Write) -> io::Result<()> 
             })
         })
         .collect();
-    // The log is written with the results streamed one at a time, so the
-    // JSON tree of every result never exists at once. The fields are in
-    // the sorted order that a `serde_json::Value` object writes.
-    let log = SarifLog {
-        schema: SARIF_SCHEMA,
-        runs: [SarifRun {
-            invocations: json!([{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }]),
-            results: SarifResults(&report.diagnostics),
-            tool: json!({
-                "driver": {
-                    "name": "pgshift",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "rules": driver_rules,
-                }
-            }),
-        }],
-        version: "2.1.0",
-    };
-    serde_json::to_writer(&mut *out, &log)?;
-    writeln!(out)
-}
-
-#[derive(serde::Serialize)]
-struct SarifLog<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    runs: [SarifRun<'a>; 1],
-    version: &'static str,
-}
-
-#[derive(serde::Serialize)]
-struct SarifRun<'a> {
-    invocations: Value,
-    results: SarifResults<'a>,
-    tool: Value,
-}
-
-/// The results of a SARIF run, each converted to JSON as it is written.
-struct SarifResults<'a>(&'a [Diagnostic]);
-
-impl serde::Serialize for SarifResults<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for diagnostic in self.0 {
-            seq.serialize_element(&sarif_result(diagnostic))?;
+    // The log is written around the results, which come rendered from
+    // `items`. The fields are in the sorted order that a
+    // `serde_json::Value` object writes.
+    let invocations = json!([{
+        "executionSuccessful": report.errors.is_empty(),
+        "toolExecutionNotifications": notifications,
+    }]);
+    let tool = json!({
+        "driver": {
+            "name": "pgshift",
+            "version": env!("CARGO_PKG_VERSION"),
+            "rules": driver_rules,
         }
-        seq.end()
-    }
+    });
+    write!(out, "{{\"$schema\":")?;
+    serde_json::to_writer(&mut *out, SARIF_SCHEMA)?;
+    write!(out, ",\"runs\":[{{\"invocations\":")?;
+    serde_json::to_writer(&mut *out, &invocations)?;
+    write!(out, ",\"results\":[")?;
+    super::write_items(super::Format::Sarif, items, out)?;
+    write!(out, "],\"tool\":")?;
+    serde_json::to_writer(&mut *out, &tool)?;
+    writeln!(out, "}}],\"version\":\"2.1.0\"}}")
 }
 
-fn sarif_result(d: &Diagnostic) -> Value {
+/// The SARIF result of one finding.
+pub(super) fn sarif_result(d: &Diagnostic) -> Value {
     let rule_index = rules::RULES.iter().position(|r| r.id == d.rule);
     let mut result = json!({
         "ruleId": d.rule,
@@ -163,7 +134,7 @@ fn escape_property(text: &str) -> String {
 
 /// Writes one GitHub Actions workflow command per finding, so the findings
 /// show as annotations on the pull request.
-pub fn render_github(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_github(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
     for error in &report.errors {
         let mut properties = format!("file={}", escape_property(&uri(&error.path)));
         if let (Some(line), Some(column)) = (error.line, error.column) {
@@ -175,30 +146,33 @@ pub fn render_github(report: &LintReport, out: &mut dyn Write) -> io::Result<()>
             escape_data(&error.message)
         )?;
     }
-    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
-        let command = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "notice",
-        };
-        let mut message = d.message.clone();
-        for lock in &d.locks {
-            message.push_str(&format!("\nlock: {} on {}", lock.mode, lock.relation));
-        }
-        message.push_str(&format!("\nhelp: {}", d.help));
-        writeln!(
-            out,
-            "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
-            escape_property(&uri(&d.path)),
-            d.line,
-            d.column,
-            d.end_line,
-            d.end_column,
-            escape_property(&format!("pgshift {}", d.rule)),
-            escape_data(&message)
-        )?;
-    }
+    super::write_items(super::Format::Github, items, out)?;
     Ok(())
+}
+
+/// Writes the workflow command of one finding.
+pub(super) fn write_github_command(d: &Diagnostic, out: &mut Vec<u8>) -> io::Result<()> {
+    let command = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "notice",
+    };
+    let mut message = d.message.clone();
+    for lock in &d.locks {
+        message.push_str(&format!("\nlock: {} on {}", lock.mode, lock.relation));
+    }
+    message.push_str(&format!("\nhelp: {}", d.help));
+    writeln!(
+        out,
+        "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+        escape_property(&uri(&d.path)),
+        d.line,
+        d.column,
+        d.end_line,
+        d.end_column,
+        escape_property(&format!("pgshift {}", d.rule)),
+        escape_data(&message)
+    )
 }
 
 fn gitlab_severity(severity: Severity) -> &'static str {
@@ -211,34 +185,45 @@ fn gitlab_severity(severity: Severity) -> &'static str {
 
 /// Writes a GitLab code quality report: a JSON array of issues, each with a
 /// fingerprint that stays the same while the finding does.
-pub fn render_gitlab(report: &LintReport, out: &mut dyn Write) -> io::Result<()> {
-    let mut issues: Vec<Value> = Vec::new();
-    for error in &report.errors {
+pub fn render_gitlab(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "[")?;
+    for (i, error) in report.errors.iter().enumerate() {
+        if i > 0 {
+            write!(out, ",")?;
+        }
         let path = uri(&error.path);
-        issues.push(json!({
-            "description": describe_input_error(error),
-            "check_name": "syntax-error",
-            "fingerprint": fingerprint(&["syntax-error", &path, &error.message]),
-            "severity": "blocker",
-            "location": { "path": path, "lines": { "begin": error.line.unwrap_or(1) } },
-        }));
+        serde_json::to_writer(
+            &mut *out,
+            &json!({
+                "description": describe_input_error(error),
+                "check_name": "syntax-error",
+                "fingerprint": fingerprint(&["syntax-error", &path, &error.message]),
+                "severity": "blocker",
+                "location": { "path": path, "lines": { "begin": error.line.unwrap_or(1) } },
+            }),
+        )?;
     }
-    for d in report.diagnostics.iter().filter(|d| d.suppressed.is_none()) {
-        let path = uri(&d.path);
-        let line = d.line.to_string();
-        issues.push(json!({
-            "description": format!("{} Fix: {}.", d.message, d.help),
-            "check_name": d.rule,
-            "fingerprint": fingerprint(&[&d.rule, &path, &line, &d.message]),
-            "severity": gitlab_severity(d.severity),
-            "location": {
-                "path": path,
-                "lines": { "begin": d.line, "end": d.end_line },
-            },
-        }));
+    if !report.errors.is_empty() && items.iter().any(|item| !item.is_empty()) {
+        write!(out, ",")?;
     }
-    serde_json::to_writer(&mut *out, &issues)?;
-    writeln!(out)
+    super::write_items(super::Format::Gitlab, items, out)?;
+    writeln!(out, "]")
+}
+
+/// The code quality issue of one finding.
+pub(super) fn gitlab_issue(d: &Diagnostic) -> Value {
+    let path = uri(&d.path);
+    let line = d.line.to_string();
+    json!({
+        "description": format!("{} Fix: {}.", d.message, d.help),
+        "check_name": d.rule,
+        "fingerprint": fingerprint(&[&d.rule, &path, &line, &d.message]),
+        "severity": gitlab_severity(d.severity),
+        "location": {
+            "path": path,
+            "lines": { "begin": d.line, "end": d.end_line },
+        },
+    })
 }
 
 fn fingerprint(parts: &[&str]) -> String {
