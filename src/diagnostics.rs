@@ -528,3 +528,165 @@ fn render_json(
     writeln!(out, "]")?;
     writeln!(out, "}}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "CREATE INDEX i ON t (a);\nALTER TABLE \"ü\" ADD COLUMN b int NOT NULL;\n";
+
+    fn finding(line: usize, span: Range<usize>, rule: &str, severity: Severity) -> Diagnostic {
+        Diagnostic {
+            path: PathBuf::from("dir/m.sql"),
+            line,
+            column: 1,
+            end_line: line,
+            end_column: span.len() + 1,
+            rule: rule.to_string(),
+            severity,
+            message: format!("message of {rule} with \"quotes\", 100% and ü"),
+            help: "a fix".to_string(),
+            locks: vec![LockSummary {
+                relation: "t".to_string(),
+                mode: "SHARE".to_string(),
+                hold: "scan",
+                blocks_reads: false,
+                blocks_writes: true,
+            }],
+            suppressed: None,
+            locked_bytes: None,
+            span,
+        }
+    }
+
+    fn report(with_findings: bool, with_errors: bool) -> LintReport {
+        let mut report = LintReport {
+            files: 2,
+            ..LintReport::default()
+        };
+        if with_findings {
+            let mut silenced = finding(1, 0..24, "index-build-without-concurrently", Severity::Error);
+            silenced.suppressed = Some(Suppression {
+                reason: Some("tiny table".to_string()),
+                line: 1,
+                whole_file: false,
+            });
+            let mut sized = finding(2, 25..67, "not-null-column-without-default", Severity::Warning);
+            sized.locked_bytes = Some(8192);
+            let info = finding(2, 25..67, "result-type-change", Severity::Info);
+            report.diagnostics = vec![silenced, sized, info];
+        }
+        if with_errors {
+            report.errors = vec![
+                InputError {
+                    path: PathBuf::from("dir/bad.sql"),
+                    line: Some(3),
+                    column: Some(7),
+                    message: "syntax error at or near \"SELEC\"".to_string(),
+                },
+                InputError {
+                    path: PathBuf::from("dir/gone.sql"),
+                    line: None,
+                    column: None,
+                    message: "cannot read file".to_string(),
+                },
+            ];
+        }
+        report
+    }
+
+    fn read(_: &Path) -> Option<String> {
+        Some(TEXT.to_string())
+    }
+
+    fn rendered(report: &LintReport, format: Format) -> String {
+        let mut out = Vec::new();
+        render(report, &read, PgVersion::new(15, 0), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Renders `report` from items made ahead, one per finding with an
+    /// empty item between each, as lint hands them over file by file.
+    fn rendered_ahead(report: &LintReport, format: Format) -> String {
+        let mut items = vec![Vec::new()];
+        for d in &report.diagnostics {
+            let mut item = Vec::new();
+            render_items(format, std::slice::from_ref(d), Source::Text(TEXT), &mut item).unwrap();
+            items.push(item);
+            items.push(Vec::new());
+        }
+        let ahead = LintReport {
+            files: report.files,
+            diagnostics: report.diagnostics.clone(),
+            errors: report.errors.clone(),
+            rendered: Some(RenderedItems { format, items }),
+        };
+        rendered(&ahead, format)
+    }
+
+    #[test]
+    fn json_report_is_serde_pretty_of_the_documented_layout() {
+        #[derive(serde::Serialize)]
+        struct Layout<'a> {
+            schema_version: u32,
+            pg_version: &'a str,
+            files: usize,
+            diagnostics: &'a [Diagnostic],
+            errors: &'a [InputError],
+        }
+        for (findings, errors) in [(true, true), (true, false), (false, true), (false, false)] {
+            let report = report(findings, errors);
+            let layout = Layout {
+                schema_version: 1,
+                pg_version: "15.0",
+                files: report.files,
+                diagnostics: &report.diagnostics,
+                errors: &report.errors,
+            };
+            let expected = serde_json::to_string_pretty(&layout).unwrap() + "\n";
+            assert_eq!(rendered(&report, Format::Json), expected);
+            assert_eq!(rendered_ahead(&report, Format::Json), expected);
+        }
+    }
+
+    #[test]
+    fn items_rendered_ahead_give_the_same_output() {
+        for format in [Format::Human, Format::Json, Format::Sarif, Format::Github, Format::Gitlab] {
+            for (findings, errors) in [(true, true), (true, false), (false, true), (false, false)] {
+                let report = report(findings, errors);
+                let whole = rendered(&report, format);
+                assert_eq!(rendered_ahead(&report, format), whole, "{format:?}");
+                if matches!(format, Format::Json | Format::Sarif | Format::Gitlab) {
+                    let value: serde_json::Value = serde_json::from_str(&whole)
+                        .unwrap_or_else(|e| panic!("{format:?} is not JSON: {e}\n{whole}"));
+                    let listed = match format {
+                        Format::Json => value["diagnostics"].as_array().unwrap().len(),
+                        Format::Sarif => value["runs"][0]["results"].as_array().unwrap().len(),
+                        _ => value.as_array().unwrap().len() - report.errors.len(),
+                    };
+                    // GitLab leaves the silenced finding out.
+                    let expected = match format {
+                        Format::Gitlab => report.diagnostics.len().saturating_sub(1),
+                        _ => report.diagnostics.len(),
+                    };
+                    assert_eq!(listed, expected, "{format:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn human_output_quotes_the_statement_and_leaves_out_silenced_findings() {
+        let report = report(true, false);
+        let text = rendered(&report, Format::Human);
+        assert!(!text.contains("index-build-without-concurrently"), "{text}");
+        assert!(text.contains("warning[not-null-column-without-default]"), "{text}");
+        assert!(text.contains("--> dir/m.sql:2:1"), "{text}");
+        assert!(text.contains("2 | ALTER TABLE \"ü\" ADD COLUMN b int NOT NULL;"), "{text}");
+        assert!(text.contains("  = lock: SHARE on t (scan), blocks writes"), "{text}");
+        assert!(
+            text.ends_with("0 error(s), 1 warning(s) in 2 file(s); 1 silenced by pgshift:ignore\n"),
+            "{text}"
+        );
+    }
+}

@@ -315,7 +315,7 @@ fn parse_in_parallel<E>(
 }
 
 /// Chunks per thread that may be parsed ahead of the chunk being linted.
-const PARSE_WINDOW: usize = 2;
+const PARSE_WINDOW: usize = 4;
 
 /// The chunks of one file: which to parse next, and the parses not yet
 /// consumed.

@@ -225,7 +225,7 @@ fn compare_storage(
 }
 
 fn parse_one(sql: &str) -> pg_query::NodeEnum {
-    let parsed = pg_query::parse(sql).unwrap_or_else(|e| panic!("cannot parse {sql}: {e}"));
+    let parsed = pg_query::parse(sql, 0).unwrap_or_else(|e| panic!("cannot parse {sql}: {e}"));
     parsed.protobuf.stmts[0]
         .stmt
         .as_ref()

@@ -975,7 +975,7 @@ pub(crate) fn same_index_definition(statement: &str, definition: &str) -> bool {
 fn normalized_index(sql: &str) -> Option<String> {
     use pg_query::NodeEnum;
 
-    let parsed = pg_query::parse(sql).ok()?;
+    let parsed = pg_query::parse(sql, 0).ok()?;
     let raw = parsed.protobuf.stmts.first()?;
     let NodeEnum::IndexStmt(stmt) = raw.stmt.as_ref()?.node.as_ref()? else {
         return None;
@@ -991,7 +991,7 @@ fn normalized_index(sql: &str) -> Option<String> {
     if stmt.access_method.is_empty() {
         stmt.access_method = String::from("btree");
     }
-    NodeEnum::IndexStmt(Box::new(stmt)).deparse().ok()
+    NodeEnum::IndexStmt(Box::new(stmt)).deparse(Default::default()).ok()
 }
 
 #[cfg(test)]

@@ -285,10 +285,10 @@ fn add_column(
                 }
             }
             ConstrType::ConstrIdentity => hold = Rewrite,
-            // pg_query parses the PostgreSQL 17 grammar, where a generated
-            // column is always STORED.
-            // TODO: PostgreSQL 18 VIRTUAL generated columns add no rewrite,
-            // but the parser cannot read them yet.
+            // pg_query parses the PostgreSQL 18 grammar, which marks a
+            // VIRTUAL generated column with `generated_kind` "v".
+            // TODO: a VIRTUAL column (PostgreSQL 18) adds no rewrite; treat
+            // it as brief once a PostgreSQL 18 server in the tests proves it.
             ConstrType::ConstrGenerated => hold = Rewrite,
             ConstrType::ConstrCheck
             | ConstrType::ConstrPrimary

@@ -10,7 +10,7 @@ use LockMode::*;
 const PG15: PgVersion = PgVersion::new(15, 0);
 
 fn parse(sql: &str) -> pg_query::NodeEnum {
-    let result = pg_query::parse(sql).unwrap_or_else(|e| panic!("cannot parse {sql}: {e}"));
+    let result = pg_query::parse(sql, 0).unwrap_or_else(|e| panic!("cannot parse {sql}: {e}"));
     result.protobuf.stmts[0]
         .stmt
         .as_ref()

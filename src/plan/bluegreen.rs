@@ -465,7 +465,7 @@ pub fn parse_replay(text: &str) -> Result<ReplayStatement, String> {
     }
     sql.push_str(&text[copied..]);
 
-    let parsed = pg_query::parse(&sql).map_err(|e| format!("invalid SQL: {e}"))?;
+    let parsed = pg_query::parse(&sql, 0).map_err(|e| format!("invalid SQL: {e}"))?;
     let count = parsed.protobuf.stmts.len();
     if count != 1 {
         return Err(format!(

@@ -57,10 +57,23 @@ pub(super) fn locate_error(
 
 fn message_of(error: pg_query::Error) -> String {
     match error {
+        pg_query::Error::Parse(message) if message.contains(TOO_DEEP) => format!(
+            "this statement nests more than {MAX_NESTING} levels deep (about {} \
+             chained operators such as `+`), past what pgshift's parser hands \
+             over; PostgreSQL's default max_stack_depth rejects it sooner. Split \
+             the expression, or move it into a function",
+            MAX_NESTING / 2
+        ),
         pg_query::Error::Parse(message) => message,
         other => other.to_string(),
     }
 }
+
+/// libpg_query's message for a parse tree deeper than its protobuf limit.
+const TOO_DEEP: &str = "nested too deeply to serialize";
+/// The nesting limit behind [`TOO_DEEP`]: libpg_query's
+/// `PG_QUERY_PROTOBUF_MAX_DEPTH`.
+const MAX_NESTING: usize = 10_000;
 
 /// Splits `sql` at the `separators`, leaving them out.
 fn split_pieces(sql: &str, separators: &[usize]) -> Vec<Range<usize>> {
@@ -78,11 +91,11 @@ fn split_pieces(sql: &str, separators: &[usize]) -> Vec<Range<usize>> {
 fn failing_piece(sql: &str, pieces: &[Range<usize>]) -> Option<(Range<usize>, String)> {
     for group in pieces.chunks(GROUP_SIZE) {
         let whole = group[0].start..group[group.len() - 1].end;
-        if pg_query::parse(&sql[whole]).is_ok() {
+        if pg_query::parse(&sql[whole], 0).is_ok() {
             continue;
         }
         for piece in group {
-            if let Err(error) = pg_query::parse(&sql[piece.clone()]) {
+            if let Err(error) = pg_query::parse(&sql[piece.clone()], 0) {
                 return Some((piece.clone(), message_of(error)));
             }
         }
@@ -135,7 +148,7 @@ fn token_offset(sql: &str, piece: Range<usize>, token: &str, message: &str) -> O
 
     let confirmed = candidates.iter().find(|candidate| {
         let prefix = &source[..candidate.end];
-        pg_query::parse(prefix).err().map(message_of).as_deref() == Some(message)
+        pg_query::parse(prefix, 0).err().map(message_of).as_deref() == Some(message)
     });
     confirmed
         .or(candidates.first())
@@ -172,7 +185,7 @@ mod tests {
     #[test]
     fn token_offset_picks_failing_occurrence() {
         let sql = "SELECT a = b FROM t WHERE a = = b";
-        let message = match pg_query::parse(sql) {
+        let message = match pg_query::parse(sql, 0) {
             Err(error) => message_of(error),
             Ok(_) => panic!("the statement must not parse"),
         };

@@ -112,7 +112,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, ParseError> {
 /// `sql` does not parse or contains no statement. For SQL that pgshift
 /// produced or already parsed once, such as a step's statement.
 pub fn first_node(sql: &str) -> Option<pg_query::NodeEnum> {
-    pg_query::parse(sql)
+    pg_query::parse(sql, 0)
         .ok()?
         .protobuf
         .stmts
@@ -275,7 +275,7 @@ impl<'a> StatementStream<'a> {
             // when that fails too is the file invalid.
             Err(()) => {
                 let sql = self.scan.blanked.as_deref().unwrap_or(self.text);
-                match pg_query::parse(sql) {
+                match pg_query::parse(sql, 0) {
                     Ok(whole) => {
                         self.built_to = sql.len();
                         self.start = sql.len();
@@ -371,15 +371,16 @@ impl<'a> StatementStream<'a> {
 
 /// Statements parsed per `pg_query::parse` call. The parser keeps the tree
 /// of its whole input and its serialized copy at once, so parsing a long
-/// file in chunks bounds that peak; 512 statements keep the number of calls
-/// small.
-const CHUNK_STATEMENTS: usize = 512;
+/// file in chunks bounds that peak. With 128 statements a call costs about
+/// a millisecond, so the calls themselves cost little, and the chunks that
+/// lint's threads hold at once stay a few MB.
+const CHUNK_STATEMENTS: usize = 128;
 
 /// Parses `sql[range]` and returns its statements with locations in `sql`.
 pub fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::protobuf::RawStmt>, ()> {
     let start = range.start;
     let chunk = &sql[range];
-    let parsed = pg_query::parse(chunk).map_err(|_| ())?;
+    let parsed = pg_query::parse(chunk, 0).map_err(|_| ())?;
     let mut statements = parsed.protobuf.stmts;
     for raw in &mut statements {
         let location = to_offset(raw.stmt_location);
