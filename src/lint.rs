@@ -153,6 +153,10 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     report
 }
 
+/// Why a file could not be linted: its line and column, when known, and
+/// the message.
+type PathError = (Option<usize>, Option<usize>, String);
+
 /// Reads and lints one file, and renders its findings in `render`'s
 /// format (else the buffer stays empty). An error carries its line, column
 /// and message.
@@ -160,7 +164,7 @@ fn lint_path(
     path: &Path,
     options: &LintOptions,
     render: Option<crate::diagnostics::Format>,
-) -> Result<(LintedFile, Vec<u8>), (Option<usize>, Option<usize>, String)> {
+) -> Result<(LintedFile, Vec<u8>), PathError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| (None, None, format!("cannot read file: {e}")))?;
     let linted =
