@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use annotate_snippets::{Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::lint::{InputError, LintReport};
 use crate::locks::{Hold, LockEffect, PgVersion};
@@ -397,6 +397,7 @@ fn render_findings<'d>(
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
     let mut cached: Option<(&Path, String)> = None;
+    let mut last_frame: Option<((&Path, Range<usize>, Severity), String)> = None;
     for d in findings {
         let text = match source {
             Source::Text(text) => Some(text),
@@ -412,15 +413,27 @@ fn render_findings<'d>(
         match text {
             Some(text) => {
                 let (excerpt, range) = excerpt(text, &d.span);
+                // The title and the code frame render apart exactly as
+                // they do together, so the frame of the previous finding
+                // is reused when it underlines the same span at the same
+                // level, as it does for most statements with several
+                // findings.
                 let level = level_of(d.severity);
-                let message = level.title(&d.message).id(&d.rule).snippet(
-                    Snippet::source(excerpt)
+                let title = level.clone().primary_title(d.message.as_str()).id(d.rule.as_str());
+                writeln!(out, "{}", renderer.render(&[Group::with_title(title)]))?;
+                let key = (d.path.as_path(), d.span.clone(), d.severity);
+                if last_frame.as_ref().is_none_or(|(k, _)| *k != key) {
+                    let snippet = Snippet::source(excerpt)
                         .line_start(d.line)
-                        .origin(&path)
+                        .path(path.as_str())
                         .fold(true)
-                        .annotation(level.span(range)),
-                );
-                writeln!(out, "{}", renderer.render(message))?;
+                        .annotation(AnnotationKind::Primary.span(range));
+                    let frame = renderer.render(&[Group::with_level(level).element(snippet)]);
+                    last_frame = Some((key, frame));
+                }
+                if let Some((_, frame)) = &last_frame {
+                    writeln!(out, "{frame}")?;
+                }
             }
             None => writeln!(
                 out,
@@ -464,11 +477,11 @@ pub(crate) fn severity_name(severity: Severity) -> &'static str {
     }
 }
 
-fn level_of(severity: Severity) -> Level {
+fn level_of(severity: Severity) -> Level<'static> {
     match severity {
-        Severity::Error => Level::Error,
-        Severity::Warning => Level::Warning,
-        Severity::Info => Level::Info,
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+        Severity::Info => Level::INFO,
     }
 }
 
@@ -672,6 +685,47 @@ mod tests {
                     assert_eq!(listed, expected, "{format:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reused_frames_match_whole_renders() {
+        // Three findings underline the same statement (two at one level),
+        // one underlines another statement.
+        let mut findings = report(true, false).diagnostics;
+        findings[0].suppressed = None;
+        findings.push(finding(2, 25..67, "another-rule", Severity::Warning));
+        for renderer in [Renderer::plain(), Renderer::styled()] {
+            let mut out = Vec::new();
+            render_findings(findings.iter(), &renderer, Source::Text(TEXT), &mut out).unwrap();
+            let mut expected = String::new();
+            for d in &findings {
+                let (excerpt, range) = excerpt(TEXT, &d.span);
+                let path = d.path.display().to_string();
+                let whole = level_of(d.severity)
+                    .primary_title(d.message.as_str())
+                    .id(d.rule.as_str())
+                    .element(
+                        Snippet::source(excerpt)
+                            .line_start(d.line)
+                            .path(path.as_str())
+                            .fold(true)
+                            .annotation(AnnotationKind::Primary.span(range)),
+                    );
+                expected.push_str(&renderer.render(&[whole]));
+                expected.push('\n');
+                for lock in &d.locks {
+                    expected.push_str(&format!(
+                        "  = lock: {} on {} ({}), blocks {}\n",
+                        lock.mode,
+                        lock.relation,
+                        lock.hold,
+                        blocked_words(lock)
+                    ));
+                }
+                expected.push_str(&format!("  = help: {}\n\n", d.help));
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 
