@@ -388,6 +388,9 @@ pub fn describe_input_error(error: &InputError) -> String {
     }
 }
 
+/// What a code frame depends on: the file, the span and the level.
+type FrameKey<'a> = (&'a Path, Range<usize>, Severity);
+
 /// Writes `findings` as human output. With [`Source::Read`], a finding's
 /// file is read when it differs from the previous finding's.
 fn render_findings<'d>(
@@ -397,7 +400,7 @@ fn render_findings<'d>(
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
     let mut cached: Option<(&Path, String)> = None;
-    let mut last_frame: Option<((&Path, Range<usize>, Severity), String)> = None;
+    let mut last_frame: Option<(FrameKey<'_>, String)> = None;
     for d in findings {
         let text = match source {
             Source::Text(text) => Some(text),
@@ -422,7 +425,7 @@ fn render_findings<'d>(
                 let title = level.clone().primary_title(d.message.as_str()).id(d.rule.as_str());
                 writeln!(out, "{}", renderer.render(&[Group::with_title(title)]))?;
                 let key = (d.path.as_path(), d.span.clone(), d.severity);
-                if last_frame.as_ref().is_none_or(|(k, _)| *k != key) {
+                if !matches!(&last_frame, Some((k, _)) if *k == key) {
                     let snippet = Snippet::source(excerpt)
                         .line_start(d.line)
                         .path(path.as_str())
