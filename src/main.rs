@@ -22,6 +22,7 @@ use cli::{Cli, Command};
 const STACK_SIZE: usize = 1 << 30;
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     let worker = std::thread::Builder::new()
         .name("pgshift".to_string())
         .stack_size(STACK_SIZE)
@@ -33,6 +34,21 @@ fn main() -> ExitCode {
             eprintln!("error: cannot start the main thread: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Turns transparent huge pages off for this process. mimalloc asks for
+/// them, and each first touch of a huge page then makes 2 MiB resident: lint
+/// of an 80,000-statement file peaked at 85 to 106 MB with them and at 54 to
+/// 63 MB without, in the same time (measured on 2 vCPUs with the kernel's
+/// `transparent_hugepage` set to `madvise`).
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes
+    // no memory that Rust manages. A failure (an old kernel) only leaves
+    // huge pages on, so its result is ignored.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

@@ -412,7 +412,7 @@ impl Reporter for CliReporter {
         }
         let due = meter
             .last_line
-            .map_or(true, |at| at.elapsed() >= BACKFILL_LINE_EVERY);
+            .is_none_or(|at| at.elapsed() >= BACKFILL_LINE_EVERY);
         if !due && !progress.finished {
             return;
         }

@@ -128,7 +128,7 @@ pub async fn phase_status(
     let row_of = |stage: Stage| rows.iter().find(|r| r.stage == stage.as_str()).cloned();
     let pending = Stage::ALL
         .into_iter()
-        .find(|stage| row_of(*stage).map_or(true, |row| row.status != "done"));
+        .find(|stage| row_of(*stage).is_none_or(|row| row.status != "done"));
     let state = match pending {
         Some(stage) => PhaseState::InProgress {
             stage,

@@ -87,7 +87,7 @@ pub fn render_sarif(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write)
     writeln!(out, "}}],\"version\":\"2.1.0\"}}")
 }
 
-/// The SARIF result of one finding.
+/// Builds the SARIF result of one finding.
 pub(super) fn sarif_result(d: &Diagnostic) -> Value {
     let rule_index = rules::RULES.iter().position(|r| r.id == d.rule);
     let mut result = json!({
@@ -210,7 +210,7 @@ pub fn render_gitlab(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write
     writeln!(out, "]")
 }
 
-/// The code quality issue of one finding.
+/// Builds the code quality issue of one finding.
 pub(super) fn gitlab_issue(d: &Diagnostic) -> Value {
     let path = uri(&d.path);
     let line = d.line.to_string();

@@ -52,7 +52,7 @@ impl Feature {
             .iter()
             .find(|(feature, _, _)| *feature == self)
             .is_some_and(|(_, since, until)| {
-                version >= *since && until.map_or(true, |until| version < until)
+                version >= *since && until.is_none_or(|until| version < until)
             })
     }
 }

@@ -371,9 +371,9 @@ impl<'a> StatementStream<'a> {
 
 /// Statements parsed per `pg_query::parse` call. The parser keeps the tree
 /// of its whole input and its serialized copy at once, so parsing a long
-/// file in chunks bounds that peak. With 128 statements a call costs about
-/// a millisecond, so the calls themselves cost little, and the chunks that
-/// lint's threads hold at once stay a few MB.
+/// file in chunks bounds that peak. A chunk of 128 statements parses in
+/// about half a millisecond, so the calls cost little more than one call
+/// would, and the chunks that lint's threads hold at once stay a few MB.
 const CHUNK_STATEMENTS: usize = 128;
 
 /// Parses `sql[range]` and returns its statements with locations in `sql`.
