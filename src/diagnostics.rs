@@ -468,6 +468,13 @@ fn render_findings<'d>(
                 blocked_words(lock)
             )?;
         }
+        if let Some(bytes) = d.locked_bytes {
+            writeln!(
+                out,
+                "  = size: {} in the largest table it locks",
+                indicatif::BinaryBytes(u64::try_from(bytes).unwrap_or(0))
+            )?;
+        }
         writeln!(out, "  = help: {}", d.help)?;
         writeln!(out)?;
     }

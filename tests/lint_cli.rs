@@ -539,4 +539,27 @@ async fn database_url_ranks_by_locked_size() {
     let drops = findings(&online, "drop-index-backing-constraint");
     assert_eq!(drops.len(), 1);
     assert_eq!(drops[0].0, 7);
+
+    // SARIF carries the size as a property, and human output prints it
+    // under the locks of the largest table's finding.
+    let sarif = json(&lint_in(
+        dir.path(),
+        &["--format", "sarif", "--database-url", &db.url, "m.sql"],
+    ));
+    let first = &sarif["runs"][0]["results"][0];
+    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startLine"], 6);
+    assert_eq!(first["properties"]["lockedBytes"].as_i64(), Some(large));
+    let human = lint_in(dir.path(), &["--database-url", &db.url, "m.sql"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    let size_line = format!(
+        "  = size: {} in the largest table it locks",
+        indicatif::BinaryBytes(u64::try_from(large).unwrap())
+    );
+    let after_large = human.split("--> m.sql:6:1").nth(1).expect("line 6 is reported");
+    assert!(
+        after_large.split("\n\n").next().unwrap().contains(&size_line),
+        "{human}"
+    );
+    let offline_human = lint_in(dir.path(), &["m.sql"]);
+    assert!(!String::from_utf8_lossy(&offline_human.stdout).contains("  = size:"));
 }

@@ -107,6 +107,9 @@ pub(super) fn sarif_result(d: &Diagnostic) -> Value {
         }],
         "properties": { "locks": d.locks },
     });
+    if let Some(bytes) = d.locked_bytes {
+        result["properties"]["lockedBytes"] = json!(bytes);
+    }
     if let Some(index) = rule_index {
         result["ruleIndex"] = json!(index);
     }
