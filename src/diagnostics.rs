@@ -231,7 +231,7 @@ pub struct RenderedItems {
     pub items: Vec<Vec<u8>>,
 }
 
-/// Where human output finds the text of the files it quotes.
+/// The source of the file text that human output quotes.
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
     /// The text of the one file that all the findings are in.
