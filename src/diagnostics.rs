@@ -423,7 +423,10 @@ fn render_findings<'d>(
                 // findings.
                 let level = level_of(d.severity);
                 if *styled {
-                    let title = level.clone().primary_title(d.message.as_str()).id(d.rule.as_str());
+                    let title = level
+                        .clone()
+                        .primary_title(d.message.as_str())
+                        .id(d.rule.as_str());
                     writeln!(out, "{}", renderer.render(&[Group::with_title(title)]))?;
                 } else {
                     // The plain title line is written directly, because
@@ -598,13 +601,23 @@ mod tests {
             ..LintReport::default()
         };
         if with_findings {
-            let mut silenced = finding(1, 0..24, "index-build-without-concurrently", Severity::Error);
+            let mut silenced = finding(
+                1,
+                0..24,
+                "index-build-without-concurrently",
+                Severity::Error,
+            );
             silenced.suppressed = Some(Suppression {
                 reason: Some("tiny table".to_string()),
                 line: 1,
                 whole_file: false,
             });
-            let mut sized = finding(2, 25..67, "not-null-column-without-default", Severity::Warning);
+            let mut sized = finding(
+                2,
+                25..67,
+                "not-null-column-without-default",
+                Severity::Warning,
+            );
             sized.locked_bytes = Some(8192);
             let info = finding(2, 25..67, "result-type-change", Severity::Info);
             report.diagnostics = vec![silenced, sized, info];
@@ -644,7 +657,13 @@ mod tests {
         let mut items = vec![Vec::new()];
         for d in &report.diagnostics {
             let mut item = Vec::new();
-            render_items(format, std::slice::from_ref(d), Source::Text(TEXT), &mut item).unwrap();
+            render_items(
+                format,
+                std::slice::from_ref(d),
+                Source::Text(TEXT),
+                &mut item,
+            )
+            .unwrap();
             items.push(item);
             items.push(Vec::new());
         }
@@ -684,7 +703,13 @@ mod tests {
 
     #[test]
     fn items_rendered_ahead_give_the_same_output() {
-        for format in [Format::Human, Format::Json, Format::Sarif, Format::Github, Format::Gitlab] {
+        for format in [
+            Format::Human,
+            Format::Json,
+            Format::Sarif,
+            Format::Github,
+            Format::Gitlab,
+        ] {
             for (findings, errors) in [(true, true), (true, false), (false, true), (false, false)] {
                 let report = report(findings, errors);
                 let whole = rendered(&report, format);
@@ -745,6 +770,10 @@ mod tests {
                         blocked_words(lock)
                     ));
                 }
+                if let Some(bytes) = d.locked_bytes {
+                    let size = indicatif::BinaryBytes(u64::try_from(bytes).unwrap());
+                    expected.push_str(&format!("  = size: {size} in the largest table it locks\n"));
+                }
                 expected.push_str(&format!("  = help: {}\n\n", d.help));
             }
             assert_eq!(String::from_utf8(out).unwrap(), expected);
@@ -756,10 +785,19 @@ mod tests {
         let report = report(true, false);
         let text = rendered(&report, Format::Human);
         assert!(!text.contains("index-build-without-concurrently"), "{text}");
-        assert!(text.contains("warning[not-null-column-without-default]"), "{text}");
+        assert!(
+            text.contains("warning[not-null-column-without-default]"),
+            "{text}"
+        );
         assert!(text.contains("--> dir/m.sql:2:1"), "{text}");
-        assert!(text.contains("2 | ALTER TABLE \"ü\" ADD COLUMN b int NOT NULL;"), "{text}");
-        assert!(text.contains("  = lock: SHARE on t (scan), blocks writes"), "{text}");
+        assert!(
+            text.contains("2 | ALTER TABLE \"ü\" ADD COLUMN b int NOT NULL;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  = lock: SHARE on t (scan), blocks writes"),
+            "{text}"
+        );
         assert!(
             text.ends_with("0 error(s), 1 warning(s) in 2 file(s); 1 silenced by pgshift:ignore\n"),
             "{text}"

@@ -279,7 +279,12 @@ fn parse_in_parallel<E>(
                     let i = queue.next;
                     queue.next += 1;
                     drop(queue);
-                    let chunk = parse(i);
+                    // A panic here would leave chunk i missing and the
+                    // linting thread waiting for it. A failed chunk makes
+                    // the linting thread parse the whole file itself, which
+                    // then fails or panics there.
+                    let chunk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(i)))
+                        .unwrap_or(Err(()));
                     queue = shared.lock().expect("a lint thread panicked");
                     queue.parsed[i] = Some(chunk);
                     ready.notify_all();
@@ -287,6 +292,10 @@ fn parse_in_parallel<E>(
             });
         }
 
+        // Stops the parser threads however this thread leaves the loop,
+        // by an error from `consume` or by a panic, so the scope can join
+        // them.
+        let _stop = StopParsers(&shared, &ready);
         let result = (|| {
             for (i, range) in ranges.iter().enumerate() {
                 let mut queue = shared.lock().expect("a lint thread panicked");
@@ -312,10 +321,23 @@ fn parse_in_parallel<E>(
             }
             Ok(())
         })();
-        shared.lock().expect("a lint thread panicked").stop = true;
-        ready.notify_all();
         result
     })
+}
+
+/// Sets [`ParseQueue::stop`] when dropped and wakes the parser threads.
+struct StopParsers<'a>(&'a std::sync::Mutex<ParseQueue>, &'a std::sync::Condvar);
+
+impl Drop for StopParsers<'_> {
+    fn drop(&mut self) {
+        // A poisoned lock still guards a valid queue: set the flag anyway.
+        let mut queue = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.stop = true;
+        self.1.notify_all();
+    }
 }
 
 /// Chunks per thread that may be parsed ahead of the chunk being linted.
@@ -1112,6 +1134,20 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, ranges);
+    }
+
+    #[test]
+    fn parallel_parse_survives_a_panic_in_consume() {
+        // The parser threads must end, or the scope would wait for them
+        // forever instead of passing the panic on.
+        let (sql, ranges) = select_chunks(40, 50);
+        let outcome = std::panic::catch_unwind(|| {
+            parse_in_parallel(&sql, &ranges, |range, _| {
+                assert!(range.start == 0, "consume fails on the second chunk");
+                Ok::<(), ()>(())
+            })
+        });
+        assert!(outcome.is_err(), "the panic reaches the caller");
     }
 
     #[test]

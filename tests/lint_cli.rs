@@ -425,7 +425,11 @@ fn statements_past_the_nesting_limit_are_named() {
     // files are still linted.
     let dir = tempfile::tempdir().unwrap();
     let chain = vec!["1"; 5_000].join(" + ");
-    write(dir.path(), "a.sql", &format!("SELECT 1;\n\nSELECT {chain};\n"));
+    write(
+        dir.path(),
+        "a.sql",
+        &format!("SELECT 1;\n\nSELECT {chain};\n"),
+    );
     write(dir.path(), "b.sql", "CREATE INDEX i ON t (a);\n");
     let output = lint_in(dir.path(), &["a.sql", "b.sql"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -547,7 +551,10 @@ async fn database_url_ranks_by_locked_size() {
         &["--format", "sarif", "--database-url", &db.url, "m.sql"],
     ));
     let first = &sarif["runs"][0]["results"][0];
-    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startLine"], 6);
+    assert_eq!(
+        first["locations"][0]["physicalLocation"]["region"]["startLine"],
+        6
+    );
     assert_eq!(first["properties"]["lockedBytes"].as_i64(), Some(large));
     let human = lint_in(dir.path(), &["--database-url", &db.url, "m.sql"]);
     let human = String::from_utf8_lossy(&human.stdout);
@@ -555,9 +562,16 @@ async fn database_url_ranks_by_locked_size() {
         "  = size: {} in the largest table it locks",
         indicatif::BinaryBytes(u64::try_from(large).unwrap())
     );
-    let after_large = human.split("--> m.sql:6:1").nth(1).expect("line 6 is reported");
+    let after_large = human
+        .split("--> m.sql:6:1")
+        .nth(1)
+        .expect("line 6 is reported");
     assert!(
-        after_large.split("\n\n").next().unwrap().contains(&size_line),
+        after_large
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .contains(&size_line),
         "{human}"
     );
     let offline_human = lint_in(dir.path(), &["m.sql"]);

@@ -137,7 +137,11 @@ fn escape_property(text: &str) -> String {
 
 /// Writes one GitHub Actions workflow command per finding, so the findings
 /// show as annotations on the pull request.
-pub fn render_github(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
+pub fn render_github(
+    report: &LintReport,
+    items: &[Vec<u8>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for error in &report.errors {
         let mut properties = format!("file={}", escape_property(&uri(&error.path)));
         if let (Some(line), Some(column)) = (error.line, error.column) {
@@ -188,7 +192,11 @@ fn gitlab_severity(severity: Severity) -> &'static str {
 
 /// Writes a GitLab code quality report: a JSON array of issues, each with a
 /// fingerprint that stays the same while the finding does.
-pub fn render_gitlab(report: &LintReport, items: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
+pub fn render_gitlab(
+    report: &LintReport,
+    items: &[Vec<u8>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     write!(out, "[")?;
     for (i, error) in report.errors.iter().enumerate() {
         if i > 0 {

@@ -991,7 +991,9 @@ fn normalized_index(sql: &str) -> Option<String> {
     if stmt.access_method.is_empty() {
         stmt.access_method = String::from("btree");
     }
-    NodeEnum::IndexStmt(Box::new(stmt)).deparse(Default::default()).ok()
+    NodeEnum::IndexStmt(Box::new(stmt))
+        .deparse(Default::default())
+        .ok()
 }
 
 #[cfg(test)]

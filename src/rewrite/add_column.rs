@@ -135,7 +135,9 @@ fn deparse_without_default(alter: &AlterTableStmt, column: &ColumnDef) -> Option
     cmd.def = Some(Box::new(Node {
         node: Some(NodeEnum::ColumnDef(Box::new(column))),
     }));
-    NodeEnum::AlterTableStmt(alter).deparse(Default::default()).ok()
+    NodeEnum::AlterTableStmt(alter)
+        .deparse(Default::default())
+        .ok()
 }
 
 /// Returns the SQL text of an expression, as PostgreSQL's deparser writes
@@ -154,6 +156,8 @@ fn deparse_expression(expression: &Node) -> Option<String> {
         op: SetOperation::SetopNone as i32,
         ..SelectStmt::default()
     };
-    let text = NodeEnum::SelectStmt(Box::new(select)).deparse(Default::default()).ok()?;
+    let text = NodeEnum::SelectStmt(Box::new(select))
+        .deparse(Default::default())
+        .ok()?;
     text.strip_prefix("SELECT ").map(str::to_string)
 }

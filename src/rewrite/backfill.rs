@@ -94,7 +94,11 @@ fn unbatchable(
     table: &RelationName,
     marked: bool,
 ) -> Option<String> {
-    if update.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+    if update
+        .returning_clause
+        .as_ref()
+        .is_some_and(|r| !r.exprs.is_empty())
+    {
         return Some(
             "an UPDATE with RETURNING returns all rows at once; batches would split its \
              result"
