@@ -284,7 +284,7 @@ fn parse_in_parallel<E>(
                     // the linting thread parse the whole file itself, which
                     // then fails or panics there.
                     let chunk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(i)))
-                        .unwrap_or(Err(()));
+                        .unwrap_or(None);
                     queue = shared.lock().expect("a lint thread panicked");
                     queue.parsed[i] = Some(chunk);
                     ready.notify_all();
@@ -356,7 +356,7 @@ struct ParseQueue {
 }
 
 /// The result of [`crate::sql::parse_chunk`].
-type ParsedChunk = Result<Vec<pg_query::protobuf::RawStmt>, ()>;
+type ParsedChunk = Option<Vec<pg_query::protobuf::RawStmt>>;
 
 /// The findings on one file, and the errors in its directives.
 #[derive(Debug, Default)]

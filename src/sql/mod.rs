@@ -262,18 +262,18 @@ impl<'a> StatementStream<'a> {
     pub fn build_chunk(
         &mut self,
         range: Range<usize>,
-        parsed: Result<Vec<pg_query::protobuf::RawStmt>, ()>,
+        parsed: Option<Vec<pg_query::protobuf::RawStmt>>,
     ) -> Result<Vec<Statement>, ParseError> {
         if self.failed || range.start < self.built_to {
             return Ok(Vec::new());
         }
         self.built_to = range.end;
         let raw = match parsed {
-            Ok(raw) => raw,
+            Some(raw) => raw,
             // The scan's separators might disagree with the parser, so the
             // rest of the file is taken from a parse of the whole text. Only
             // when that fails too is the file invalid.
-            Err(()) => {
+            None => {
                 let sql = self.scan.blanked.as_deref().unwrap_or(self.text);
                 match pg_query::parse(sql, 0) {
                     Ok(whole) => {
@@ -376,11 +376,13 @@ impl<'a> StatementStream<'a> {
 /// would, and the chunks that lint's threads hold at once stay a few MB.
 const CHUNK_STATEMENTS: usize = 128;
 
-/// Parses `sql[range]` and returns its statements with locations in `sql`.
-pub fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::protobuf::RawStmt>, ()> {
+/// Parses `sql[range]` and returns its statements with locations in `sql`,
+/// or `None` when the parser rejects the chunk. The error is not kept:
+/// [`StatementStream::build_chunk`] parses the whole text to find it.
+pub fn parse_chunk(sql: &str, range: Range<usize>) -> Option<Vec<pg_query::protobuf::RawStmt>> {
     let start = range.start;
     let chunk = &sql[range];
-    let parsed = pg_query::parse(chunk, 0).map_err(|_| ())?;
+    let parsed = pg_query::parse(chunk, 0).ok()?;
     let mut statements = parsed.protobuf.stmts;
     for raw in &mut statements {
         let location = to_offset(raw.stmt_location);
@@ -390,7 +392,7 @@ pub fn parse_chunk(sql: &str, range: Range<usize>) -> Result<Vec<pg_query::proto
         }
         raw.stmt_location = i32::try_from(start + location).unwrap_or(i32::MAX);
     }
-    Ok(statements)
+    Some(statements)
 }
 
 /// Converts a location from `pg_query`, which is never negative for a
