@@ -23,6 +23,7 @@ use crate::rules::Severity;
 /// One finding.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Diagnostic {
+    #[serde(serialize_with = "serialize_path")]
     pub path: PathBuf,
     /// 1-based line where the finding starts.
     pub line: usize,
@@ -47,6 +48,13 @@ pub struct Diagnostic {
     /// Byte range of the finding in the file.
     #[serde(skip)]
     pub span: Range<usize>,
+}
+
+/// Writes a path as a string, with U+FFFD in place of bytes that are not
+/// UTF-8: serde's own form of a path fails on them, which cut JSON output
+/// short.
+pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// Where and why a finding was silenced.
@@ -329,7 +337,9 @@ fn write_pretty_indented(value: &impl serde::Serialize, out: &mut Vec<u8>) -> io
 
 /// The code frame renderer: styled on a terminal unless `NO_COLOR` is set.
 fn human_renderer() -> (Renderer, bool) {
-    if std::env::var_os("NO_COLOR").is_none() && io::IsTerminal::is_terminal(&io::stdout()) {
+    // NO_COLOR counts only when set to a value that is not empty.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if !no_color && io::IsTerminal::is_terminal(&io::stdout()) {
         (Renderer::styled(), true)
     } else {
         (Renderer::plain(), false)

@@ -85,6 +85,7 @@ impl LintOptions {
 /// A file that could not be linted.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InputError {
+    #[serde(serialize_with = "crate::diagnostics::serialize_path")]
     pub path: PathBuf,
     /// 1-based line of the error, when it has one.
     pub line: Option<usize>,
@@ -869,11 +870,17 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
         return;
     }
     if !path.is_dir() {
+        let message = if path.exists() {
+            "not a regular file or folder (a pipe or device cannot be linted; save \
+             the SQL to a file)"
+        } else {
+            "no such file or folder"
+        };
         errors.push(InputError {
             path: path.to_path_buf(),
             line: None,
             column: None,
-            message: "no such file or folder".to_string(),
+            message: message.to_string(),
         });
         return;
     }
@@ -903,7 +910,11 @@ fn collect_sql_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Input
     };
     entries.sort();
     for (entry, is_dir) in entries {
-        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // Lossy, so a name that is not UTF-8 still ends in `.sql`.
+        let name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         if is_dir {
             collect_sql_files(&entry, out, errors);
         } else if name.ends_with(".sql") && !name.ends_with(".down.sql") {

@@ -577,3 +577,78 @@ async fn database_url_ranks_by_locked_size() {
     let offline_human = lint_in(dir.path(), &["m.sql"]);
     assert!(!String::from_utf8_lossy(&offline_human.stdout).contains("  = size:"));
 }
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_are_linted() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname.sql");
+    std::fs::create_dir_all(dir.path().join("m")).unwrap();
+    std::fs::write(dir.path().join("m").join(name), PLAIN_INDEX).unwrap();
+    let output = lint_in(dir.path(), &["--format", "json", "m"]);
+    let report = json(&output);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert_eq!(report["files"], 1, "the folder walk finds the file");
+    let path = report["diagnostics"][0]["path"].as_str().unwrap();
+    assert_eq!(path, "m/bad\u{fffd}name.sql");
+}
+
+#[cfg(unix)]
+#[test]
+fn pipes_are_not_called_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("mkfifo")
+        .arg(dir.path().join("fifo.sql"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = lint_in(dir.path(), &["fifo.sql", "gone.sql"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("fifo.sql: error: not a regular file or folder"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gone.sql: error: no such file or folder"),
+        "{text}"
+    );
+
+    let gitlab = json(&lint_in(dir.path(), &["--format", "gitlab", "gone.sql"]));
+    assert_eq!(gitlab[0]["check_name"], "read-error");
+}
+
+#[test]
+fn sarif_uris_are_percent_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "d/V7 with space%2C,ü.sql", PLAIN_INDEX);
+    write(dir.path(), "a:b.sql", PLAIN_INDEX);
+    let sarif = json(&lint_in(dir.path(), &["--format", "sarif", "d", "a:b.sql"]));
+    let uris: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        uris.contains(&"d/V7%20with%20space%252C,%C3%BC.sql"),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&"./a:b.sql"),
+        "a first segment with `:` is not a scheme: {uris:?}"
+    );
+
+    // GitHub annotations name the file as it is.
+    let github = stdout(&lint_in(dir.path(), &["--format", "github", "d"]));
+    assert!(
+        github.contains("file=d/V7 with space%252C%2Cü.sql"),
+        "{github}"
+    );
+}

@@ -15,9 +15,49 @@ use crate::rules::{self, Severity};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-/// The path as reports print it, with `/` separators.
+/// The path as reports print it, with `/` separators. Only Windows paths
+/// have `\\` separators; elsewhere it is a character of the name.
+fn path_text(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    if cfg!(windows) {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
+}
+
+/// Bytes that a SARIF URI reference percent-encodes: everything but RFC
+/// 3986's unreserved characters, sub-delimiters, `:`, `@` and `/`.
+const URI_ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
+/// The path as a relative or absolute URI reference for SARIF, with the
+/// bytes of each character that a URI cannot hold percent-encoded.
 fn uri(path: &std::path::Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
+    let text = path_text(path);
+    let encoded = percent_encoding::utf8_percent_encode(&text, URI_ENCODED).to_string();
+    // A first segment with `:` would read as a scheme: `./` keeps it a path.
+    match encoded.split('/').next() {
+        Some(first) if first.contains(':') => format!("./{encoded}"),
+        _ => encoded,
+    }
 }
 
 fn sarif_level(severity: Severity) -> &'static str {
@@ -143,7 +183,7 @@ pub fn render_github(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for error in &report.errors {
-        let mut properties = format!("file={}", escape_property(&uri(&error.path)));
+        let mut properties = format!("file={}", escape_property(&path_text(&error.path)));
         if let (Some(line), Some(column)) = (error.line, error.column) {
             properties.push_str(&format!(",line={line},col={column}"));
         }
@@ -172,7 +212,7 @@ pub(super) fn write_github_command(d: &Diagnostic, out: &mut Vec<u8>) -> io::Res
     writeln!(
         out,
         "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
-        escape_property(&uri(&d.path)),
+        escape_property(&path_text(&d.path)),
         d.line,
         d.column,
         d.end_line,
@@ -202,13 +242,20 @@ pub fn render_gitlab(
         if i > 0 {
             write!(out, ",")?;
         }
-        let path = uri(&error.path);
+        let path = path_text(&error.path);
+        // Errors with a position come from parsing; the others from reading
+        // the path.
+        let check = if error.line.is_some() {
+            "syntax-error"
+        } else {
+            "read-error"
+        };
         serde_json::to_writer(
             &mut *out,
             &json!({
                 "description": describe_input_error(error),
-                "check_name": "syntax-error",
-                "fingerprint": fingerprint(&["syntax-error", &path, &error.message]),
+                "check_name": check,
+                "fingerprint": fingerprint(&[check, &path, &error.message]),
                 "severity": "blocker",
                 "location": { "path": path, "lines": { "begin": error.line.unwrap_or(1) } },
             }),
@@ -223,7 +270,7 @@ pub fn render_gitlab(
 
 /// Builds the code quality issue of one finding.
 pub(super) fn gitlab_issue(d: &Diagnostic) -> Value {
-    let path = uri(&d.path);
+    let path = path_text(&d.path);
     let line = d.line.to_string();
     json!({
         "description": format!("{} Fix: {}.", d.message, d.help),

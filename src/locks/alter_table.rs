@@ -314,6 +314,9 @@ fn add_column(
     if not_null && !has_default {
         hold = hold.max(Scan);
     }
+    if hold == Rewrite {
+        builder.add_column_rewrites();
+    }
     builder.table(table.clone(), AccessExclusive, hold);
 }
 

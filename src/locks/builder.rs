@@ -58,6 +58,7 @@ impl Builder {
                 opaque: false,
                 locks_all_rows: false,
                 subcommands: Vec::new(),
+                add_column_rewrites: false,
                 notes: Vec::new(),
             },
         }
@@ -118,6 +119,11 @@ impl Builder {
 
     pub fn locks_all_rows(&mut self) -> &mut Self {
         self.analysis.locks_all_rows = true;
+        self
+    }
+
+    pub fn add_column_rewrites(&mut self) -> &mut Self {
+        self.analysis.add_column_rewrites = true;
         self
     }
 

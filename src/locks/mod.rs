@@ -122,6 +122,10 @@ pub struct Analysis {
     /// The kind of each `ALTER TABLE` subcommand in order, e.g.
     /// `["add-column", "set-not-null"]`; empty for other statements.
     pub subcommands: Vec<&'static str>,
+    /// True when an `ADD COLUMN` subcommand itself rewrites the table (a
+    /// volatile default, serial, identity or stored generated column), as
+    /// opposed to another subcommand of the same statement.
+    pub add_column_rewrites: bool,
     /// Locks the statement takes that cannot be named without the catalog
     /// (the table of a `DROP INDEX`, the referenced table of a validated
     /// foreign key, ...), and version requirements.

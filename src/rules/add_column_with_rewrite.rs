@@ -2,7 +2,6 @@
 
 use super::versions::Feature;
 use super::{Check, Checker, Rule, Severity, Violation};
-use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "add-column-with-rewrite",
@@ -53,13 +52,13 @@ ALTER TABLE accounts ALTER COLUMN public_id SET DEFAULT gen_random_uuid();
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !check.has_subcommand("add-column") || check.target_is_new() {
+    // The statement's hold is the largest of its subcommands', so a type
+    // change beside a plain ADD COLUMN would make it a rewrite too: only
+    // the ADD COLUMN's own hold counts.
+    if !check.analysis.add_column_rewrites || check.target_is_new() {
         return None;
     }
     let table = check.analysis.effects.first()?;
-    if table.hold != Hold::Rewrite {
-        return None;
-    }
     let reason = if Feature::InstantAddColumnDefault.available(check.file.version) {
         "a volatile default, serial, identity or stored generated column"
     } else {
@@ -84,6 +83,15 @@ mod tests {
     use crate::rules::test_support::*;
 
     const RULE: &str = "add-column-with-rewrite";
+
+    #[test]
+    fn ignores_other_subcommands_that_rewrite() {
+        // The type change rewrites the table, the added column does not.
+        let sql = "ALTER TABLE a ADD COLUMN z int, ALTER COLUMN s TYPE int;\n\
+                   ALTER TABLE a ADD COLUMN y int DEFAULT 0, ALTER COLUMN s TYPE bigint;\n\
+                   ALTER TABLE a ADD COLUMN q bigserial, ALTER COLUMN s TYPE int;\n";
+        assert_eq!(flagged_autocommit(RULE, sql), vec![3]);
+    }
 
     #[test]
     fn flags_volatile_defaults_and_generated_columns() {
