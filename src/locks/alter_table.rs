@@ -122,6 +122,9 @@ fn subcommand(
                 }
                 _ => Rewrite,
             };
+            if hold == Rewrite {
+                builder.type_change_rewrites();
+            }
             lock(builder, AccessExclusive, hold);
             "alter-column-type"
         }

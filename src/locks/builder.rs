@@ -59,6 +59,7 @@ impl Builder {
                 locks_all_rows: false,
                 subcommands: Vec::new(),
                 add_column_rewrites: false,
+                type_change_rewrites: false,
                 notes: Vec::new(),
             },
         }
@@ -124,6 +125,11 @@ impl Builder {
 
     pub fn add_column_rewrites(&mut self) -> &mut Self {
         self.analysis.add_column_rewrites = true;
+        self
+    }
+
+    pub fn type_change_rewrites(&mut self) -> &mut Self {
+        self.analysis.type_change_rewrites = true;
         self
     }
 

@@ -126,6 +126,9 @@ pub struct Analysis {
     /// volatile default, serial, identity or stored generated column), as
     /// opposed to another subcommand of the same statement.
     pub add_column_rewrites: bool,
+    /// True when an `ALTER COLUMN ... TYPE` subcommand itself rewrites the
+    /// table, as opposed to another subcommand of the same statement.
+    pub type_change_rewrites: bool,
     /// Locks the statement takes that cannot be named without the catalog
     /// (the table of a `DROP INDEX`, the referenced table of a validated
     /// foreign key, ...), and version requirements.

@@ -1,7 +1,6 @@
 //! `column-type-change-rewrites`: ALTER COLUMN ... TYPE that rewrites the table under ACCESS EXCLUSIVE.
 
 use super::{Check, Checker, Rule, Severity, Violation};
-use crate::locks::Hold;
 
 pub static RULE: Rule = Rule {
     id: "column-type-change-rewrites",
@@ -46,13 +45,12 @@ ALTER TABLE orders ALTER COLUMN note TYPE varchar(40);
 "#;
 
 fn check(check: &Check<'_>) -> Option<Violation> {
-    if !check.has_subcommand("alter-column-type") || check.target_is_new() {
+    // Only the type change's own hold counts, not that of another
+    // subcommand of the same statement (an added serial column, say).
+    if !check.analysis.type_change_rewrites || check.target_is_new() {
         return None;
     }
     let table = check.analysis.effects.first()?;
-    if table.hold != Hold::Rewrite {
-        return None;
-    }
     let locks = check.existing_locks();
     Some(Violation::new(
         format!(
@@ -78,6 +76,22 @@ mod tests {
     fn flags_unknown_and_rewriting_changes() {
         let sql = "ALTER TABLE o ALTER COLUMN q TYPE bigint;";
         assert_eq!(flagged_lines(RULE, sql), vec![1]);
+    }
+
+    #[test]
+    fn only_the_type_change_hold_counts() {
+        // Statement 3's added serial column rewrites the table, its type
+        // change does not; statement 4's type change rewrites.
+        let sql = "CREATE TABLE o (n varchar(20));\nCOMMIT;\n\
+                   ALTER TABLE o ADD COLUMN s bigserial, ALTER COLUMN n TYPE varchar(40);\n\
+                   ALTER TABLE o ALTER COLUMN n TYPE int;\n";
+        let file = analyze_on(sql, pg(15, 0), true);
+        assert_eq!(
+            file.analyses[2].effects[0].hold,
+            crate::locks::Hold::Rewrite
+        );
+        assert!(!file.analyses[2].type_change_rewrites);
+        assert!(file.analyses[3].type_change_rewrites);
     }
 
     #[test]
