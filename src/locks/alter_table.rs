@@ -116,14 +116,14 @@ fn subcommand(
             "drop-constraint"
         }
         AlterTableType::AtAlterColumnType => {
-            let hold = match def {
+            let (hold, assumed) = match def {
                 Some(NodeEnum::ColumnDef(column)) => {
                     column_type_hold(column, table, &command.name, context)
                 }
-                _ => Rewrite,
+                _ => (Rewrite, true),
             };
             if hold == Rewrite {
-                builder.type_change_rewrites();
+                builder.type_change_rewrites(assumed);
             }
             lock(builder, AccessExclusive, hold);
             "alter-column-type"
@@ -412,16 +412,17 @@ fn add_constraint(
 }
 
 /// Decides whether `ALTER COLUMN ... TYPE` rewrites, assuming a rewrite
-/// whenever the old type is unknown.
+/// whenever the old or new type is unknown. The flag is true for such an
+/// assumed rewrite.
 fn column_type_hold(
     column: &ColumnDef,
     table: &RelationName,
     column_name: &str,
     context: &Context<'_>,
-) -> Hold {
+) -> (Hold, bool) {
     // A USING expression always rewrites, even to the same type.
     if column.raw_default.is_some() {
-        return Rewrite;
+        return (Rewrite, false);
     }
     let new = column.type_name.as_ref().and_then(SqlType::from_type_name);
     let old = context
@@ -429,8 +430,9 @@ fn column_type_hold(
         .and_then(|types| types.column_type(table, column_name))
         .and_then(|text| SqlType::parse(&text));
     match (old, new) {
-        (Some(old), Some(new)) if change_skips_rewrite(&old, &new) => Brief,
-        _ => Rewrite,
+        (Some(old), Some(new)) if change_skips_rewrite(&old, &new) => (Brief, false),
+        (Some(_), Some(_)) => (Rewrite, false),
+        _ => (Rewrite, true),
     }
 }
 

@@ -60,6 +60,7 @@ impl Builder {
                 subcommands: Vec::new(),
                 add_column_rewrites: false,
                 type_change_rewrites: false,
+                type_change_assumed: false,
                 notes: Vec::new(),
             },
         }
@@ -128,8 +129,10 @@ impl Builder {
         self
     }
 
-    pub fn type_change_rewrites(&mut self) -> &mut Self {
+    /// Marks a rewriting type change; `assumed` when a type was unknown.
+    pub fn type_change_rewrites(&mut self, assumed: bool) -> &mut Self {
         self.analysis.type_change_rewrites = true;
+        self.analysis.type_change_assumed |= assumed;
         self
     }
 

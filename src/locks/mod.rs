@@ -129,6 +129,9 @@ pub struct Analysis {
     /// True when an `ALTER COLUMN ... TYPE` subcommand itself rewrites the
     /// table, as opposed to another subcommand of the same statement.
     pub type_change_rewrites: bool,
+    /// True when that rewrite is assumed because the old or new type is
+    /// not known.
+    pub type_change_assumed: bool,
     /// Locks the statement takes that cannot be named without the catalog
     /// (the table of a `DROP INDEX`, the referenced table of a validated
     /// foreign key, ...), and version requirements.

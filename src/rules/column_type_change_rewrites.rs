@@ -55,10 +55,15 @@ fn check(check: &Check<'_>) -> Option<Violation> {
     Some(Violation::new(
         format!(
             "the type change rewrites {} and rebuilds its indexes while holding {}, which \
-             blocks {} (assumed when the old type is not known)",
+             blocks {}{}",
             super::qualified(&table.relation),
             super::describe_locks(&locks),
-            super::describe_blocked(&locks)
+            super::describe_blocked(&locks),
+            if check.analysis.type_change_assumed {
+                " (assumed because the old type is not known)"
+            } else {
+                ""
+            }
         ),
         "add a column of the new type, backfill it in batches and switch over, or pass \
          --database-url so binary-coercible changes are recognised",
@@ -92,6 +97,17 @@ mod tests {
         );
         assert!(!file.analyses[2].type_change_rewrites);
         assert!(file.analyses[3].type_change_rewrites);
+        assert!(
+            !file.analyses[3].type_change_assumed,
+            "both types are known"
+        );
+    }
+
+    #[test]
+    fn says_when_the_rewrite_is_assumed() {
+        let sql = "ALTER TABLE o ALTER COLUMN q TYPE bigint;";
+        let file = analyze_on(sql, pg(15, 0), true);
+        assert!(file.analyses[0].type_change_assumed);
     }
 
     #[test]
