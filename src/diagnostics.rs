@@ -296,7 +296,7 @@ pub fn render_items(
     Ok(())
 }
 
-/// What goes between two items of `format`.
+/// Returns the separator between two items of `format`.
 fn separator(format: Format) -> &'static [u8] {
     match format {
         Format::Human | Format::Github => b"",
@@ -335,11 +335,17 @@ fn write_pretty_indented(value: &impl serde::Serialize, out: &mut Vec<u8>) -> io
     Ok(())
 }
 
-/// The code frame renderer: styled on a terminal unless `NO_COLOR` is set.
+/// Builds the code frame renderer, styled on a terminal unless `NO_COLOR`
+/// is set, and returns whether it is styled.
 fn human_renderer() -> (Renderer, bool) {
-    // NO_COLOR counts only when set to a value that is not empty.
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    if !no_color && io::IsTerminal::is_terminal(&io::stdout()) {
+    // Decided once per process, because it is needed for every file linted.
+    static STYLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let styled = *STYLED.get_or_init(|| {
+        // NO_COLOR counts only when set to a value that is not empty.
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        !no_color && io::IsTerminal::is_terminal(&io::stdout())
+    });
+    if styled {
         (Renderer::styled(), true)
     } else {
         (Renderer::plain(), false)
@@ -398,7 +404,7 @@ pub fn describe_input_error(error: &InputError) -> String {
     }
 }
 
-/// What a code frame depends on: the file, the span and the level.
+/// The inputs a code frame depends on: the file, the span and the level.
 type FrameKey<'a> = (&'a Path, Range<usize>, Severity);
 
 /// Writes `findings` as human output. With [`Source::Read`], a finding's
@@ -426,11 +432,10 @@ fn render_findings<'d>(
         match text {
             Some(text) => {
                 let (excerpt, range) = excerpt(text, &d.span);
-                // The title and the code frame render apart exactly as
-                // they do together, so the frame of the previous finding
-                // is reused when it underlines the same span at the same
-                // level, as it does for most statements with several
-                // findings.
+                // The title and the code frame render apart exactly as they
+                // do together. So the previous finding's frame is reused
+                // when it underlines the same span at the same level, as
+                // for most statements with several findings.
                 let level = level_of(d.severity);
                 if *styled {
                     let title = level
@@ -687,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn json_report_is_serde_pretty_of_the_documented_layout() {
+    fn json_report_matches_serde_pretty() {
         #[derive(serde::Serialize)]
         struct Layout<'a> {
             schema_version: u32,
@@ -791,7 +796,7 @@ mod tests {
     }
 
     #[test]
-    fn human_output_quotes_the_statement_and_leaves_out_silenced_findings() {
+    fn human_output_quotes_statements() {
         let report = report(true, false);
         let text = rendered(&report, Format::Human);
         assert!(!text.contains("index-build-without-concurrently"), "{text}");

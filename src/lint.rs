@@ -239,8 +239,8 @@ pub(crate) fn map_in_parallel<T: Sync, R: Send>(
 ///
 /// The calling thread shares the parsing: while the next chunk in order is
 /// not parsed yet, it parses a later one itself instead of waiting. Parsing
-/// takes about twice the time of the analysis and the rules, so on 2 cores
-/// one parser thread alone would keep the calling thread idle a third of
+/// takes about twice the time of the analysis and the rules. So on 2 cores
+/// one parser thread alone would leave the calling thread idle a third of
 /// the time, and a second parser thread would compete with it for a core.
 ///
 /// At most [`PARSE_WINDOW`] chunks per thread are parsed ahead of the one

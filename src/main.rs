@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Turns transparent huge pages off for this process. mimalloc asks for
+/// Turns transparent huge pages off for this process. mimalloc requests
 /// them, and each first touch of a huge page then makes 2 MiB resident: lint
 /// of an 80,000-statement file peaked at 85 to 106 MB with them and at 54 to
 /// 63 MB without, in the same time (measured on 2 vCPUs with the kernel's

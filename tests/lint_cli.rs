@@ -421,7 +421,7 @@ fn deeply_nested_expressions_parse() {
 fn statements_past_the_nesting_limit_are_named() {
     // libpg_query hands over at most 10,000 nested messages: a chain of
     // 5,000 `+` terms is past it. The file cannot be linted (exit 2), the
-    // error names the statement's line and says what to do, and other
+    // error names the statement's line and the fix, and other
     // files are still linted.
     let dir = tempfile::tempdir().unwrap();
     let chain = vec!["1"; 5_000].join(" + ");

@@ -15,8 +15,8 @@ use crate::rules::{self, Severity};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-/// The path as reports print it, with `/` separators. Only Windows paths
-/// have `\\` separators; elsewhere it is a character of the name.
+/// Returns the path as reports print it, with `/` separators. Only Windows
+/// paths have `\\` separators; elsewhere it is a character of the name.
 fn path_text(path: &std::path::Path) -> String {
     let text = path.to_string_lossy();
     if cfg!(windows) {
